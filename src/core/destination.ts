@@ -1,0 +1,91 @@
+/**
+ * The destination interface (DESIGN.md, contract 5). Each destination folder exports one `Destination`.
+ * Destinations get side effects through `ctx` only: they never import an HTTP client or read process.env.
+ */
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+
+export type Capability = 'events' | 'audience_add' | 'audience_remove' | 'record_upsert';
+
+/** Consent purposes a destination needs before a row may be sent. */
+export type ConsentPurpose = 'analytics' | 'ads' | 'ad_user_data' | 'ad_personalization';
+
+export interface DestinationLimits {
+  /** Most records in one request. */
+  maxBatchSize: number;
+  /** Largest request body in bytes. */
+  maxPayloadBytes?: number;
+  /** Requests per second sustained (token bucket), when the vendor documents one. */
+  requestsPerSecond?: number;
+  /** Requests in flight at once. */
+  maxConcurrency?: number;
+  /** Oldest event the vendor accepts, in seconds. */
+  maxEventAgeSeconds?: number;
+}
+
+export type Outcome =
+  | { status: 'ok'; requestId?: string; httpStatus?: number }
+  | { status: 'retry'; reason: string; retryAfterMs?: number; httpStatus?: number; vendorCode?: string }
+  | { status: 'rejected'; reason: string; httpStatus?: number; vendorCode?: string };
+
+/** What a sync hands a destination: one row of a mart, plus the action to take. */
+export interface SyncRecord {
+  /** Stable key of the row (event_id for events, person/audience key for audiences, record key for upserts). */
+  key: string;
+  action: 'send' | 'add' | 'remove' | 'upsert';
+  /** The mart row, after the sync's field mapping. */
+  row: Record<string, unknown>;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Parsed JSON body, when it is JSON. */
+  json?: unknown;
+}
+
+/** Performs HTTP; in dry-run it records the request in the outbox and answers a synthetic 200. */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface DestinationContext<C> {
+  config: C;
+  http: HttpClient;
+  logger: Logger;
+  clock: Clock;
+  dryRun: boolean;
+  /** Validation mode: GA4 /debug/mp/collect, Meta test_event_code, Data Manager validateOnly. */
+  validate?: boolean;
+}
+
+export interface Destination<C = unknown> {
+  name: string;
+  description: string;
+  configSchema: z.ZodType<C>;
+  capabilities: Capability[];
+  limits: DestinationLimits | ((config: C) => DestinationLimits);
+  /** Purposes needed for any row to be sent (the sync may add more). */
+  requiredConsent: ConsentPurpose[];
+  /** Environment variable names holding secrets for this destination (documented in its README). */
+  secrets?: string[];
+  /** Returns exactly one outcome per record, in order. */
+  send(batch: SyncRecord[], ctx: DestinationContext<C>): Promise<Outcome[]>;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
