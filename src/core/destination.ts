@@ -26,7 +26,17 @@ export interface DestinationLimits {
 export type Outcome =
   | { status: 'ok'; requestId?: string; httpStatus?: number }
   | { status: 'retry'; reason: string; retryAfterMs?: number; httpStatus?: number; vendorCode?: string }
-  | { status: 'rejected'; reason: string; httpStatus?: number; vendorCode?: string };
+  | {
+      status: 'rejected';
+      reason: string;
+      httpStatus?: number;
+      vendorCode?: string;
+      /**
+       * The vendor refused the whole request without saying which record was at fault (Meta, TikTok, Data Manager):
+       * the executor bisects the batch to find it, so one bad row does not sink its neighbours.
+       */
+      wholeBatch?: boolean;
+    };
 
 /** What a sync hands a destination: one row of a mart, plus the action to take. */
 export interface SyncRecord {
