@@ -45,6 +45,8 @@ export const consentSchema = z.object({
   /** ISO region the default came from, when a regional default decided. */
   region: optStr,
   gpc: z.boolean().optional(),
+  /** Google Consent Mode `dma` (1: the request falls under the EU Digital Markets Act), kept as sent. */
+  dma: z.boolean().optional(),
 });
 export type Consent = z.infer<typeof consentSchema>;
 
