@@ -1,0 +1,6 @@
+/**
+ * Local fakes of the vendor APIs tagpipe sends to, for contract tests, end-to-end runs and benchmarks. Each
+ * `startFake<Vendor>(options)` returns `{ url, requests, close(), respondNext(), … }` plus vendor state.
+ */
+export { startFakeServer, type FakeServer, type FakeResponse, type RecordedRequest, type FakeServerOptions } from './server';
+export { startFakeMeta, type FakeMeta, type FakeMetaOptions } from './meta';
