@@ -1,0 +1,385 @@
+/**
+ * Local warehouse on DuckDB. Owns how the CLI, the sync engine and the local stack see the data dir:
+ * an in-memory DuckDB instance with `raw.events` / `raw.events_invalid` as views over the lander's immutable
+ * Parquet files, and the warehouse file (marts written by dbt, `_tagpipe` state written by syncs) attached.
+ *
+ * DuckDB lets one process hold a database file for writing, and a writer excludes readers in other processes. dbt
+ * runs as its own process, so attaching retries with backoff while the file is locked and, after a timeout, says
+ * that the models are running. The file is attached READ_ONLY for queries and read-write for sync runs, and held
+ * only until `close()`.
+ */
+import fs from 'node:fs';
+import {
+  DuckDBConnection,
+  DuckDBInstance,
+  DuckDBTimestampValue,
+  DuckDBTypeId,
+  JsonDuckDBValueConverter,
+  type DuckDBValue,
+  type DuckDBValueConverter,
+  type DuckDBType,
+  type Json,
+} from '@duckdb/node-api';
+import { ConfigError, UnavailableError } from '../core/errors';
+import { localPaths, type QueryParams, type RawTable, type Warehouse } from './types';
+
+/** Catalog name the warehouse file is attached under; `USE` makes `marts.x` and `_tagpipe.x` resolve to it. */
+export const WAREHOUSE_CATALOG = 'warehouse';
+
+export interface LocalWarehouseOptions {
+  /** Attach the warehouse file READ_ONLY (queries) or read-write (sync runs). */
+  readOnly: boolean;
+  /** How long to keep retrying while another process holds the file; default 30 s. */
+  lockTimeoutMs?: number;
+  /** Create the data dir and warehouse file when missing (read-write only); default true. */
+  create?: boolean;
+  /** DuckDB memory_limit, e.g. '512MB'; default DuckDB's own (80% of RAM). */
+  memoryLimit?: string;
+  threads?: number;
+}
+
+/** Column type for `insertRows`, the bulk path the ledger and snapshots use. */
+export type ColumnType = 'string' | 'int' | 'float' | 'bool' | 'timestamp';
+export interface ColumnSpec {
+  name: string;
+  type: ColumnType;
+}
+
+/** A warehouse the sync engine can also bulk-insert into (both adapters implement it). */
+export interface SyncWarehouse extends Warehouse {
+  insertRows(dataset: string, table: string, columns: ColumnSpec[], rows: unknown[][]): Promise<void>;
+}
+
+const RAW_EMPTY_SELECT =
+  'SELECT CAST(NULL AS VARCHAR) AS subscription_name, CAST(NULL AS VARCHAR) AS message_id, ' +
+  'CAST(NULL AS TIMESTAMP) AS publish_time, CAST(NULL AS VARCHAR) AS data, CAST(NULL AS VARCHAR) AS attributes WHERE false';
+
+/** True when the DuckDB error is the cross-process file lock (another process is writing the file). */
+export function isLockError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Could not set lock on file|Conflicting lock is held/i.test(message);
+}
+
+/** Quotes an identifier the SQL standard way (both DuckDB and BigQuery's backticks are handled per adapter). */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function sqlString(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * Rewrites BigQuery-style `@name` parameters to DuckDB's `$name`, outside string literals, quoted identifiers and
+ * comments, so callers write one SQL text for both warehouses.
+ */
+export function toDuckDbParams(sql: string): string {
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i];
+    if (ch === "'" || ch === '"') {
+      const end = findClosingQuote(sql, i, ch);
+      out += sql.slice(i, end);
+      i = end;
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      const stop = end === -1 ? sql.length : end;
+      out += sql.slice(i, stop);
+      i = stop;
+    } else if (ch === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '') && !/[A-Za-z0-9_]/.test(sql[i - 1] ?? '')) {
+      out += '$';
+      i++;
+    } else {
+      out += ch;
+      i++;
+    }
+  }
+  return out;
+}
+
+function findClosingQuote(sql: string, start: number, quote: string): number {
+  let i = start + 1;
+  while (i < sql.length) {
+    if (sql[i] === quote) {
+      if (sql[i + 1] === quote) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i++;
+  }
+  return sql.length;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
+function microsToIso(micros: bigint): string {
+  const ms = Number(micros / 1000n);
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime())) return String(micros);
+  return date.toISOString();
+}
+
+/**
+ * JSON-safe values: integers as numbers while exact, else strings; timestamps as ISO-8601 UTC; dates as
+ * YYYY-MM-DD; DECIMAL as numbers (money columns are DOUBLE or DECIMAL(18,2) in the marts); the rest as DuckDB's
+ * own JSON conversion.
+ */
+export const jsonSafeConverter: DuckDBValueConverter<Json> = (value, type, converter) => {
+  if (value === null) return null;
+  switch (type.typeId) {
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT: {
+      const big = value as bigint;
+      return big <= MAX_SAFE && big >= MIN_SAFE ? Number(big) : big.toString();
+    }
+    case DuckDBTypeId.DECIMAL:
+      return Number(String(value));
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return microsToIso((value as DuckDBTimestampValue).micros);
+    case DuckDBTypeId.TIMESTAMP_MS:
+      return microsToIso((value as unknown as { millis: bigint }).millis * 1000n);
+    case DuckDBTypeId.TIMESTAMP_S:
+      return microsToIso((value as unknown as { seconds: bigint }).seconds * 1_000_000n);
+    case DuckDBTypeId.TIMESTAMP_NS:
+      return microsToIso((value as unknown as { nanos: bigint }).nanos / 1000n);
+    default:
+      return JsonDuckDBValueConverter(value, type, converter);
+  }
+};
+
+function toDuckParams(params: QueryParams | undefined): Record<string, DuckDBValue> | undefined {
+  if (!params || Object.keys(params).length === 0) return undefined;
+  return params as Record<string, DuckDBValue>;
+}
+
+function hasParquet(dir: string): boolean {
+  if (!fs.existsSync(dir)) return false;
+  const stack = [dir];
+  while (stack.length) {
+    const current = stack.pop() as string;
+    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+      if (entry.isDirectory()) stack.push(`${current}/${entry.name}`);
+      else if (entry.name.endsWith('.parquet')) return true;
+    }
+  }
+  return false;
+}
+
+export class DuckDbWarehouse implements SyncWarehouse {
+  readonly kind = 'duckdb' as const;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+    readonly dataDir: string,
+    readonly readOnly: boolean,
+    readonly attached: boolean,
+  ) {}
+
+  /** One statement at a time on the shared connection: DuckDB connections are not re-entrant. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]> {
+    return this.serial(async () => {
+      const reader = await this.connection.runAndReadAll(toDuckDbParams(sql), toDuckParams(params));
+      return reader.convertRowObjects(jsonSafeConverter) as T[];
+    });
+  }
+
+  /** Column names of a result, in order (for the CLI's table output). */
+  async queryWithColumns(
+    sql: string,
+    params?: QueryParams,
+  ): Promise<{ columns: string[]; rows: Record<string, unknown>[] }> {
+    return this.serial(async () => {
+      const reader = await this.connection.runAndReadAll(toDuckDbParams(sql), toDuckParams(params));
+      return { columns: reader.deduplicatedColumnNames(), rows: reader.convertRowObjects(jsonSafeConverter) };
+    });
+  }
+
+  async *stream<T = Record<string, unknown>>(sql: string, params?: QueryParams, pageSize = 1000): AsyncIterable<T[]> {
+    // A streaming result is invalidated by the next statement on its connection, so it gets its own; DuckDB
+    // produces chunks of 2048 rows on demand, so memory stays at about one page plus one chunk.
+    const connection = await this.instance.connect();
+    try {
+      const result = await connection.stream(toDuckDbParams(sql), toDuckParams(params));
+      let page: T[] = [];
+      for await (const rows of result.yieldConvertedRowObjects(jsonSafeConverter)) {
+        for (const row of rows) {
+          page.push(row as T);
+          if (page.length >= pageSize) {
+            yield page;
+            page = [];
+          }
+        }
+      }
+      if (page.length) yield page;
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async exec(sql: string, params?: QueryParams): Promise<void> {
+    await this.serial(async () => {
+      await this.connection.run(toDuckDbParams(sql), toDuckParams(params));
+    });
+  }
+
+  table(dataset: string, name: string): string {
+    return `${quoteIdent(dataset)}.${quoteIdent(name)}`;
+  }
+
+  /** Bulk insert through DuckDB's appender (a million ledger rows take about a second, not minutes of INSERTs). */
+  async insertRows(dataset: string, table: string, columns: ColumnSpec[], rows: unknown[][]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.serial(async () => {
+      const appender = await this.connection.createAppender(table, dataset, this.attached ? WAREHOUSE_CATALOG : null);
+      try {
+        for (const row of rows) {
+          for (let c = 0; c < columns.length; c++) appendValue(appender, columns[c].type, row[c]);
+          appender.endRow();
+        }
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    if (this.attached) {
+      try {
+        // Detach so the file lock is released now, not when the instance is garbage-collected.
+        await this.connection.run(`USE memory; DETACH ${WAREHOUSE_CATALOG}`);
+      } catch {
+        /* closing anyway */
+      }
+    }
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;
+
+function appendValue(appender: Appender, type: ColumnType, value: unknown): void {
+  if (value === null || value === undefined) {
+    appender.appendNull();
+    return;
+  }
+  switch (type) {
+    case 'string':
+      appender.appendVarchar(typeof value === 'string' ? value : JSON.stringify(value));
+      return;
+    case 'int':
+      appender.appendBigInt(BigInt(Math.trunc(Number(value))));
+      return;
+    case 'float':
+      appender.appendDouble(Number(value));
+      return;
+    case 'bool':
+      appender.appendBoolean(Boolean(value));
+      return;
+    case 'timestamp': {
+      const ms = value instanceof Date ? value.getTime() : new Date(String(value)).getTime();
+      appender.appendTimestamp(new DuckDBTimestampValue(BigInt(ms) * 1000n));
+      return;
+    }
+  }
+}
+
+async function attachWithRetry(
+  connection: DuckDBConnection,
+  file: string,
+  options: LocalWarehouseOptions,
+): Promise<void> {
+  const timeoutMs = options.lockTimeoutMs ?? 30_000;
+  const started = Date.now();
+  let delay = 50;
+  const mode = options.readOnly ? ' (READ_ONLY)' : '';
+  for (;;) {
+    try {
+      await connection.run(`ATTACH ${sqlString(file)} AS ${WAREHOUSE_CATALOG}${mode}`);
+      return;
+    } catch (error) {
+      if (!isLockError(error)) throw error;
+      const waited = Date.now() - started;
+      if (waited >= timeoutMs) {
+        throw new UnavailableError(
+          `the warehouse file ${file} is locked by another process (the models are probably running: dbt holds ` +
+            `the file while it builds them); waited ${Math.round(waited / 1000)} s, try again when they finish`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, timeoutMs - waited)));
+      // Capped exponential backoff with jitter: dbt runs take seconds, a reader should notice the release quickly.
+      delay = Math.min(1000, delay * 2) * (0.75 + Math.random() * 0.5);
+    }
+  }
+}
+
+async function createRawViews(connection: DuckDBConnection, dataDir: string): Promise<void> {
+  const paths = localPaths(dataDir);
+  await connection.run('CREATE SCHEMA IF NOT EXISTS memory.raw');
+  for (const table of ['events', 'events_invalid'] as RawTable[]) {
+    const select = hasParquet(paths.rawTable(table))
+      ? // hive_partitioning off: the date=... folders must not add a column to the raw table contract.
+        `SELECT subscription_name, message_id, publish_time, data, attributes FROM read_parquet(${sqlString(
+          paths.rawGlob(table),
+        )}, union_by_name = true, hive_partitioning = false)`
+      : RAW_EMPTY_SELECT;
+    await connection.run(`CREATE OR REPLACE VIEW memory.raw.${table} AS ${select}`);
+  }
+}
+
+/**
+ * Opens the local warehouse: raw views over Parquet plus the warehouse file attached, with `marts.<table>`,
+ * `_tagpipe.<table>` and `raw.<table>` resolving as written.
+ */
+export async function openLocalWarehouse(dataDir: string, options: LocalWarehouseOptions): Promise<DuckDbWarehouse> {
+  const paths = localPaths(dataDir);
+  const instance = await DuckDBInstance.create(':memory:', {
+    ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),
+    ...(options.threads ? { threads: String(options.threads) } : {}),
+  });
+  const connection = await instance.connect();
+  try {
+    await createRawViews(connection, dataDir);
+    let attached = false;
+    const exists = fs.existsSync(paths.warehouse);
+    if (!exists && !options.readOnly && options.create !== false) fs.mkdirSync(paths.root, { recursive: true });
+    if (exists || (!options.readOnly && options.create !== false)) {
+      await attachWithRetry(connection, paths.warehouse, options);
+      attached = true;
+      await connection.run(`USE ${WAREHOUSE_CATALOG}`);
+    } else if (!options.readOnly) {
+      throw new ConfigError(`the warehouse file ${paths.warehouse} does not exist`);
+    }
+    // Two-part names look for the schema in each search-path catalog: marts/_tagpipe in the file, raw in memory.
+    const searchPath = attached ? `${WAREHOUSE_CATALOG}.main,memory.main` : 'memory.main';
+    await connection.run(`SET search_path = ${sqlString(searchPath)}`);
+    return new DuckDbWarehouse(instance, connection, dataDir, options.readOnly, attached);
+  } catch (error) {
+    connection.closeSync();
+    instance.closeSync();
+    throw error;
+  }
+}
+
+/** Re-exported for callers that only need to know the column type of a result. */
+export type { DuckDBType };
