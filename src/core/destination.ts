@@ -89,6 +89,13 @@ export interface Destination<C = unknown> {
   limits: DestinationLimits | ((config: C) => DestinationLimits);
   /** Purposes needed for any row to be sent (the sync may add more). */
   requiredConsent: ConsentPurpose[];
+  /**
+   * How the vendor treats a request sent twice, which decides crash recovery: a batch whose outcome was never
+   * recorded (the process died mid-send) is re-sent when the vendor deduplicates (`event_id`: on the event id, e.g.
+   * Meta CAPI, GA4 transaction_id; `idempotent`: the operation itself, e.g. audience add/remove, record upsert by
+   * key), and otherwise marked `unknown` in the ledger for an operator to review. Default 'none'.
+   */
+  dedup?: 'event_id' | 'idempotent' | 'none';
   /** Environment variable names holding secrets for this destination (documented in its README). */
   secrets?: string[];
   /** Returns exactly one outcome per record, in order. */
