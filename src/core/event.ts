@@ -161,6 +161,8 @@ export interface ConsentSignals {
   gcd?: string;
   npa?: string;
   dma?: string;
+  /** Google Consent Mode `dma_cps` (DMA core platform services the user consented to), as sent. */
+  dmaCps?: string;
   /** IAB TCF v2.x TC string (`gdpr_consent`, `context.consent.tcf`). */
   tcString?: string;
   gdprApplies?: boolean;

@@ -1,0 +1,85 @@
+/**
+ * Helpers shared by the protocol parsers: deterministic event ids, stable JSON, page URL parts, numbers from
+ * query strings. Pure functions, no I/O.
+ */
+import { createHash } from 'node:crypto';
+import { FORBIDDEN_KEYS } from '../../../src/core/event';
+
+/** Canonical v1 caps ids and names at 200 characters (event_id, event, anonymous_id, user_id). */
+export const MAX_ID_LENGTH = 200;
+
+/** How much of an oversized item is kept for the quarantine record and the debug view. */
+export const RAW_PREVIEW_CHARS = 4096;
+
+/** Deeper nesting is refused: findForbiddenKey stops looking at 32 levels, so nothing deeper is trusted. */
+export const MAX_DEPTH = 32;
+
+/** JSON with object keys sorted at every level, so equal payloads hash equally whatever the key order. */
+export function stableJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const s = JSON.stringify(value);
+    // JSON.stringify yields undefined for undefined/functions/symbols; they never come out of JSON.parse.
+    return s === undefined ? 'null' : s;
+  }
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(obj[k])}`).join(',')}}`;
+}
+
+/** Hex sha256 of the parts joined by a separator that cannot occur in them unescaped. */
+export function hashId(prefix: string, parts: readonly string[]): string {
+  const h = createHash('sha256');
+  h.update(parts.map((p) => p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|')).join('|'));
+  return `${prefix}${h.digest('hex').slice(0, 40)}`;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Nesting depth of a JSON value (a scalar is 0), stopping early once it exceeds `limit`. */
+export function depthExceeds(value: unknown, limit: number, depth = 0): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (depth >= limit) return true;
+  const children = Array.isArray(value) ? value : Object.values(value as Record<string, unknown>);
+  return children.some((c) => depthExceeds(c, limit, depth + 1));
+}
+
+export function isForbiddenName(name: string): boolean {
+  return FORBIDDEN_KEYS.has(name);
+}
+
+/** Host, path and query string of a page URL; empty when the URL does not parse. */
+export function pageParts(url: string): { path?: string; search?: string; host?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return {};
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return {};
+  return { host: u.host, path: u.pathname, search: u.search };
+}
+
+/** A finite number from a query-string value, or undefined (`''`, `NaN`, `1e999`, `12abc` are not numbers). */
+export function toNumber(s: string | null | undefined): number | undefined {
+  if (s === null || s === undefined) return undefined;
+  const t = s.trim();
+  if (t === '' || !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Removes keys whose value is undefined, so parsed events compare and serialize cleanly. */
+export function compact<T extends Record<string, unknown>>(obj: T): T {
+  for (const k of Object.keys(obj)) if (obj[k] === undefined) delete obj[k];
+  return obj;
+}
+
+/** True when the object has at least one key (after compaction). */
+export function nonEmpty(obj: Record<string, unknown> | undefined): boolean {
+  return obj !== undefined && Object.keys(obj).length > 0;
+}
