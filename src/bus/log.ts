@@ -1,0 +1,452 @@
+/**
+ * TopicLog: one topic of the embedded bus as an append-only log of segment files, plus the checkpoints of the
+ * subscriptions that read it.
+ *
+ * Layout under the topic directory:
+ *   <base>.seg            segment whose first record sits at global position <base> (20-digit, zero padded)
+ *   subscriptions/<name>.json   {"position": <next position to deliver>}
+ *
+ * A position is a byte offset in the topic's whole history, so it only grows and names a record forever;
+ * message ids are `<segment base>-<offset in segment>`.
+ *
+ * Durability: appends are group-committed. Every publish waiting while a commit is in flight joins the next
+ * one, which is one write plus one fdatasync for all of them; only then do their promises resolve and only
+ * then can readers see the records (readers never see bytes that are not yet on disk). On open the tail
+ * segment is scanned and a torn or corrupt tail is truncated away.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../core/logger';
+import { UnavailableError } from '../core/errors';
+import type { BusMessage, DeliveredMessage } from './types';
+import { decodeRecord, encodeRecord } from './record';
+import { fsyncDir, writeFileAtomic } from './fsutil';
+
+const SEGMENT_SUFFIX = '.seg';
+const READ_CHUNK_BYTES = 1024 * 1024;
+const SUBSCRIPTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface TopicLogOptions {
+  dir: string;
+  logger: Logger;
+  /** A segment is closed and a new one started once it reaches this size (checked between commits). */
+  segmentMaxBytes: number;
+  /** false: one write + fsync per publish call (for comparison in the benchmark). */
+  groupCommit: boolean;
+}
+
+interface Segment {
+  base: number;
+  /** Bytes on disk (for the active segment: bytes written, committed or not). */
+  size: number;
+}
+
+interface PendingPublish {
+  messages: BusMessage[];
+  resolve: (ids: string[]) => void;
+  reject: (err: Error) => void;
+}
+
+export interface ReadResult {
+  messages: DeliveredMessage[];
+  /** Position just after the last message returned (or unchanged when nothing was read). */
+  next: number;
+}
+
+function segmentName(base: number): string {
+  return `${String(base).padStart(20, '0')}${SEGMENT_SUFFIX}`;
+}
+
+export function assertSubscriptionName(name: string): void {
+  if (!SUBSCRIPTION_NAME.test(name)) {
+    throw new Error(`subscription name "${name}" must match ${SUBSCRIPTION_NAME.source}`);
+  }
+}
+
+export class TopicLog {
+  readonly events = new EventEmitter();
+  private segments: Segment[] = [];
+  private active!: FileHandle;
+  /** Global position up to which records are fsynced and visible to readers. */
+  private committedEnd = 0;
+  private pending: PendingPublish[] = [];
+  private commitLoop: Promise<void> | null = null;
+  private broken: Error | null = null;
+  private closed = false;
+  private readonly checkpoints = new Map<string, number>();
+  private readonly readHandles = new Map<number, FileHandle>();
+  private retention: Promise<void> = Promise.resolve();
+  /** Counters for health and benchmarks. */
+  readonly stats = { commits: 0, records: 0, bytes: 0, truncatedBytes: 0 };
+
+  private constructor(private readonly options: TopicLogOptions) {
+    this.events.setMaxListeners(0);
+  }
+
+  static async open(options: TopicLogOptions): Promise<TopicLog> {
+    const log = new TopicLog(options);
+    await log.recover();
+    return log;
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  /** Position of the first retained record. */
+  get start(): number {
+    return this.segments[0].base;
+  }
+
+  /** Position after the last durable record. */
+  get end(): number {
+    return this.committedEnd;
+  }
+
+  /** Bytes retained on disk. */
+  get retainedBytes(): number {
+    return this.segments.reduce((sum, s) => sum + s.size, 0);
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get error(): Error | null {
+    return this.broken;
+  }
+
+  private async recover(): Promise<void> {
+    const { dir, logger } = this.options;
+    await fs.mkdir(path.join(dir, 'subscriptions'), { recursive: true });
+    const names = (await fs.readdir(dir)).filter((n) => /^\d{20}\.seg$/.test(n)).sort();
+    for (const name of names) {
+      const stat = await fs.stat(path.join(dir, name));
+      this.segments.push({ base: Number(name.slice(0, 20)), size: stat.size });
+    }
+    if (this.segments.length === 0) {
+      const handle = await fs.open(path.join(dir, segmentName(0)), 'wx');
+      await handle.close();
+      await fsyncDir(dir);
+      this.segments.push({ base: 0, size: 0 });
+    }
+    const tail = this.segments[this.segments.length - 1];
+    this.active = await fs.open(path.join(dir, segmentName(tail.base)), 'r+');
+    const valid = await this.scanValidPrefix(this.active, tail.size);
+    if (valid.length < tail.size) {
+      const dropped = tail.size - valid.length;
+      logger.warn(
+        { segment: segmentName(tail.base), validBytes: valid.length, droppedBytes: dropped, reason: valid.reason },
+        `embedded log: truncating ${dropped} bytes of torn or corrupt tail in ${segmentName(tail.base)}`,
+      );
+      await this.active.truncate(valid.length);
+      await this.active.sync();
+      tail.size = valid.length;
+      this.stats.truncatedBytes += dropped;
+    }
+    this.committedEnd = tail.base + tail.size;
+    for (const file of await fs.readdir(path.join(dir, 'subscriptions'))) {
+      if (!file.endsWith('.json')) continue;
+      try {
+        const doc = JSON.parse(await fs.readFile(path.join(dir, 'subscriptions', file), 'utf8')) as {
+          position: number;
+        };
+        if (typeof doc.position === 'number') this.checkpoints.set(file.slice(0, -5), doc.position);
+      } catch (err) {
+        logger.error({ err, file }, 'embedded log: unreadable subscription checkpoint; it will restart from the start');
+      }
+    }
+  }
+
+  /** Length of the prefix of a segment made of whole, checksum-valid records. */
+  private async scanValidPrefix(handle: FileHandle, size: number): Promise<{ length: number; reason?: string }> {
+    let offset = 0;
+    let buf = Buffer.alloc(0);
+    let bufStart = 0;
+    while (offset < size) {
+      let result = decodeRecord(buf, offset - bufStart);
+      if (result.kind === 'short') {
+        const want = Math.max(result.needed, READ_CHUNK_BYTES);
+        const len = Math.min(want, size - offset);
+        buf = Buffer.alloc(len);
+        const { bytesRead } = await handle.read(buf, 0, len, offset);
+        buf = buf.subarray(0, bytesRead);
+        bufStart = offset;
+        result = decodeRecord(buf, 0);
+        if (result.kind === 'short') return { length: offset, reason: 'torn record at end of segment' };
+      }
+      if (result.kind === 'corrupt') return { length: offset, reason: result.reason };
+      offset += result.bytes;
+    }
+    return { length: offset };
+  }
+
+  /** Appends messages; resolves with their ids once they are fsynced. */
+  append(messages: BusMessage[]): Promise<string[]> {
+    if (this.closed) return Promise.reject(new UnavailableError('embedded log is closed'));
+    if (this.broken) return Promise.reject(new UnavailableError(`embedded log is failing: ${this.broken.message}`));
+    if (messages.length === 0) return Promise.resolve([]);
+    return new Promise<string[]>((resolve, reject) => {
+      this.pending.push({ messages, resolve, reject });
+      if (!this.commitLoop) this.commitLoop = this.runCommits();
+    });
+  }
+
+  private async runCommits(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.options.groupCommit ? this.pending.splice(0) : this.pending.splice(0, 1);
+        await this.commit(batch);
+      }
+    } finally {
+      this.commitLoop = null;
+    }
+  }
+
+  private async commit(batch: PendingPublish[]): Promise<void> {
+    if (this.broken) {
+      for (const p of batch) p.reject(new UnavailableError(`embedded log is failing: ${this.broken.message}`));
+      return;
+    }
+    let tail = this.segments[this.segments.length - 1];
+    if (tail.size >= this.options.segmentMaxBytes) {
+      try {
+        await this.rotate();
+      } catch (err) {
+        this.broken = err as Error;
+        for (const p of batch)
+          p.reject(new UnavailableError(`embedded log rotation failed: ${(err as Error).message}`));
+        return;
+      }
+      tail = this.segments[this.segments.length - 1];
+    }
+    const publishTimeMs = Date.now();
+    const buffers: Buffer[] = [];
+    const ids: string[][] = [];
+    const accepted: PendingPublish[] = [];
+    let offset = tail.size;
+    for (const p of batch) {
+      const encoded: Buffer[] = [];
+      try {
+        for (const m of p.messages)
+          encoded.push(encodeRecord({ publishTimeMs, attributes: m.attributes, data: m.data }));
+      } catch (err) {
+        p.reject(err as Error);
+        continue;
+      }
+      const mine: string[] = [];
+      for (const b of encoded) {
+        mine.push(`${tail.base}-${offset}`);
+        offset += b.length;
+        buffers.push(b);
+      }
+      ids.push(mine);
+      accepted.push(p);
+    }
+    if (accepted.length === 0) return;
+    const chunk = Buffer.concat(buffers);
+    const before = tail.size;
+    try {
+      let written = 0;
+      while (written < chunk.length) {
+        const { bytesWritten } = await this.active.write(chunk, written, chunk.length - written, before + written);
+        written += bytesWritten;
+      }
+      await this.active.datasync();
+    } catch (err) {
+      // Cut the partial write off so the log stays a sequence of whole records; if even that fails the
+      // log refuses further appends rather than risk acknowledging into a damaged file.
+      try {
+        await this.active.truncate(before);
+      } catch (truncateErr) {
+        this.broken = truncateErr as Error;
+      }
+      this.options.logger.error({ err }, 'embedded log: append failed');
+      for (const p of accepted) p.reject(new UnavailableError(`embedded log append failed: ${(err as Error).message}`));
+      return;
+    }
+    tail.size += chunk.length;
+    this.committedEnd = tail.base + tail.size;
+    this.stats.commits += 1;
+    this.stats.records += buffers.length;
+    this.stats.bytes += chunk.length;
+    accepted.forEach((p, i) => p.resolve(ids[i]));
+    this.events.emit('append');
+  }
+
+  private async rotate(): Promise<void> {
+    const tail = this.segments[this.segments.length - 1];
+    const base = tail.base + tail.size;
+    const handle = await fs.open(path.join(this.options.dir, segmentName(base)), 'wx');
+    await fsyncDir(this.options.dir);
+    const old = this.active;
+    this.active = handle;
+    this.segments.push({ base, size: 0 });
+    await old.close();
+  }
+
+  /** Waits for every queued append to be committed (or rejected). */
+  async flush(): Promise<void> {
+    while (this.commitLoop) await this.commitLoop;
+  }
+
+  /** Reads up to `max` durable records starting at `position`. */
+  async read(position: number, max: number, subscription?: string): Promise<ReadResult> {
+    const messages: DeliveredMessage[] = [];
+    let pos = position;
+    if (pos < this.start) {
+      this.options.logger.warn(
+        { subscription, checkpoint: pos, start: this.start },
+        'embedded log: checkpoint is before the oldest retained segment; continuing from the oldest',
+      );
+      pos = this.start;
+    }
+    if (pos > this.committedEnd) {
+      this.options.logger.error(
+        { subscription, checkpoint: pos, end: this.committedEnd },
+        'embedded log: checkpoint is past the end of the log (log lost or replaced?); continuing from the end',
+      );
+      pos = this.committedEnd;
+    }
+    while (messages.length < max) {
+      const idx = this.segmentIndex(pos);
+      const seg = this.segments[idx];
+      const isActive = idx === this.segments.length - 1;
+      const segEnd = isActive ? this.committedEnd : seg.base + seg.size;
+      if (pos >= segEnd) {
+        if (isActive) break;
+        pos = this.segments[idx + 1].base;
+        continue;
+      }
+      const handle = await this.readHandle(seg.base);
+      let buf = Buffer.alloc(Math.min(READ_CHUNK_BYTES, segEnd - pos));
+      let { bytesRead } = await handle.read(buf, 0, buf.length, pos - seg.base);
+      buf = buf.subarray(0, bytesRead);
+      let at = 0;
+      while (messages.length < max && pos < segEnd) {
+        let r = decodeRecord(buf, at);
+        if (r.kind === 'short') {
+          if (at > 0) break; // read the rest in the next chunk
+          // One record larger than the chunk.
+          buf = Buffer.alloc(Math.min(r.needed, segEnd - pos));
+          ({ bytesRead } = await handle.read(buf, 0, buf.length, pos - seg.base));
+          buf = buf.subarray(0, bytesRead);
+          r = decodeRecord(buf, 0);
+          if (r.kind === 'short') r = { kind: 'corrupt', reason: 'record runs past the end of its segment' };
+        }
+        if (r.kind === 'corrupt') {
+          // Only a sealed segment can get here (the tail was verified on open and is written by us).
+          this.options.logger.error(
+            {
+              subscription,
+              segment: segmentName(seg.base),
+              offset: pos - seg.base,
+              reason: r.reason,
+              lostBytes: segEnd - pos,
+            },
+            'embedded log: corrupt record in a sealed segment; skipping the rest of that segment',
+          );
+          pos = segEnd;
+          break;
+        }
+        messages.push({
+          messageId: `${seg.base}-${pos - seg.base}`,
+          publishTime: new Date(r.record.publishTimeMs),
+          attributes: r.record.attributes,
+          data: r.record.data,
+          position: pos,
+        });
+        pos += r.bytes;
+        at += r.bytes;
+      }
+    }
+    return { messages, next: pos };
+  }
+
+  private segmentIndex(pos: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.segments[mid].base <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private async readHandle(base: number): Promise<FileHandle> {
+    let handle = this.readHandles.get(base);
+    if (!handle) {
+      handle = await fs.open(path.join(this.options.dir, segmentName(base)), 'r');
+      this.readHandles.set(base, handle);
+    }
+    return handle;
+  }
+
+  /** The subscription's next position: its checkpoint, or the oldest retained record for a new one. */
+  checkpoint(subscription: string): number {
+    return this.checkpoints.get(subscription) ?? this.start;
+  }
+
+  hasCheckpoint(subscription: string): boolean {
+    return this.checkpoints.has(subscription);
+  }
+
+  /** Persists a checkpoint atomically, then drops segments every subscription has passed. */
+  async saveCheckpoint(subscription: string, position: number): Promise<void> {
+    assertSubscriptionName(subscription);
+    const file = path.join(this.options.dir, 'subscriptions', `${subscription}.json`);
+    await writeFileAtomic(file, JSON.stringify({ position, updated: new Date().toISOString() }));
+    this.checkpoints.set(subscription, position);
+    this.retention = this.retention
+      .then(() => this.applyRetention())
+      .catch((err: unknown) => {
+        this.options.logger.error({ err }, 'embedded log: retention failed');
+      });
+    await this.retention;
+  }
+
+  /** Deletes sealed segments that every known subscription has read past. With no subscription, keeps all. */
+  private async applyRetention(): Promise<void> {
+    if (this.checkpoints.size === 0) return;
+    const min = Math.min(...this.checkpoints.values());
+    let removed = false;
+    while (this.segments.length > 1) {
+      const seg = this.segments[0];
+      if (seg.base + seg.size > min) break;
+      const handle = this.readHandles.get(seg.base);
+      this.readHandles.delete(seg.base);
+      await handle?.close();
+      await fs.rm(path.join(this.options.dir, segmentName(seg.base)), { force: true });
+      this.segments.shift();
+      removed = true;
+    }
+    if (removed) await fsyncDir(this.options.dir);
+  }
+
+  /** Number of durable records from `position` to the end (scans; used for spool health on open). */
+  async countFrom(position: number): Promise<number> {
+    let count = 0;
+    let pos = position;
+    while (pos < this.committedEnd) {
+      const r = await this.read(pos, 10_000);
+      if (r.messages.length === 0) break;
+      count += r.messages.length;
+      pos = r.next;
+    }
+    return count;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flush();
+    await this.retention;
+    this.events.emit('close');
+    for (const handle of this.readHandles.values()) await handle.close();
+    this.readHandles.clear();
+    await this.active.close();
+  }
+}
