@@ -1,0 +1,101 @@
+/**
+ * GET /sdk.js: the browser SDK (sdk/src), bundled and minified with esbuild once per process, served with
+ * an ETag, gzip when the client accepts it, and headers that let any site load it as a script.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import * as esbuild from 'esbuild';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+export interface BuiltSdk {
+  js: string;
+  gzipBytes: number;
+  etag: string;
+}
+
+export interface SdkBuildOptions {
+  /** Collector origin baked in as the default endpoint; unset = the origin the script was loaded from. */
+  collectorUrl?: string;
+}
+
+/** sdk/src/index.ts from the source tree, or from next to dist/ when running compiled code. */
+function sdkEntry(): string {
+  const candidates = [
+    path.resolve(__dirname, '../../sdk/src/index.ts'),
+    path.resolve(__dirname, '../../../sdk/src/index.ts'),
+  ];
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new Error(`SDK sources not found (looked at ${candidates.join(', ')})`);
+  return found;
+}
+
+/** Bundles and minifies the SDK. Result strings are ASCII-only so byte counts equal lengths. */
+export async function buildSdk(options: SdkBuildOptions = {}): Promise<BuiltSdk> {
+  const result = await esbuild.build({
+    entryPoints: [sdkEntry()],
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    target: ['es2019'],
+    charset: 'ascii',
+    legalComments: 'none',
+    write: false,
+    define: { TAGPIPE_ENDPOINT: JSON.stringify(options.collectorUrl?.replace(/\/$/, '') ?? '') },
+    logLevel: 'silent',
+  });
+  const js = result.outputFiles[0].text;
+  const gzipBytes = zlib.gzipSync(js, { level: 9 }).length;
+  const etag = `"${crypto.createHash('sha256').update(js).digest('base64url').slice(0, 22)}"`;
+  return { js, gzipBytes, etag };
+}
+
+/** True when Accept-Encoding lists gzip (or `*`) without q=0. */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return !q || Number(q.slice(2)) > 0;
+  });
+}
+
+function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  if (ifNoneMatch.trim() === '*') return true;
+  // weak comparison (RFC 9110 13.1.2): W/ prefixes are ignored
+  const bare = (t: string) => t.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => bare(t) === bare(etag));
+}
+
+export function sdkRoutes(app: FastifyInstance, opts: SdkBuildOptions = {}, done?: (err?: Error) => void): void {
+  let built: Promise<{ sdk: BuiltSdk; gzip: Buffer }> | undefined;
+  const get = () => {
+    built ??= buildSdk(opts).then((sdk) => ({ sdk, gzip: zlib.gzipSync(sdk.js, { level: 9 }) }));
+    // a failed build is retried on the next request rather than cached
+    built.catch(() => (built = undefined));
+    return built;
+  };
+
+  app.get('/sdk.js', async (request: FastifyRequest, reply: FastifyReply) => {
+    const { sdk, gzip } = await get();
+    void reply
+      .header('Content-Type', 'application/javascript; charset=utf-8')
+      // unversioned URL: short freshness, long stale-while-revalidate, so a new SDK reaches sites within minutes
+      .header('Cache-Control', 'public, max-age=300, stale-while-revalidate=86400')
+      .header('ETag', sdk.etag)
+      .header('Vary', 'Accept-Encoding')
+      .header('X-Content-Type-Options', 'nosniff')
+      // loadable from any site, also with crossorigin="anonymous" and under COEP
+      .header('Access-Control-Allow-Origin', '*')
+      .header('Cross-Origin-Resource-Policy', 'cross-origin');
+    if (etagMatches(request.headers['if-none-match'], sdk.etag)) return reply.code(304).send();
+    if (acceptsGzip(request.headers['accept-encoding'])) {
+      return reply.header('Content-Encoding', 'gzip').send(gzip);
+    }
+    return reply.send(sdk.js);
+  });
+  done?.();
+}
