@@ -5,6 +5,7 @@
  */
 import { RetryableError, parseRetryAfter } from '../src/core/errors';
 import type { HttpResponse, Outcome } from '../src/core/destination';
+import { isSha256Hex } from './pii';
 
 /** A record after local validation: its request piece, or why it can never be sent. */
 export type Prepared<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -174,13 +175,10 @@ export function compact<T extends Record<string, unknown>>(value: T): T {
   return out as T;
 }
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
 /** Mart hashed identifiers: lowercase SHA-256 hex (docs/marts.md). Undefined when absent; error text when malformed. */
 export function hashedColumn(row: Record<string, unknown>, key: string): { value?: string; error?: string } {
   const value = text(row, key);
   if (value === undefined) return {};
-  const lower = value.toLowerCase();
-  if (!SHA256_HEX.test(lower)) return { error: `${key} is not a SHA-256 hex digest` };
-  return { value: lower };
+  if (!isSha256Hex(value)) return { error: `${key} is not a SHA-256 hex digest` };
+  return { value: value.toLowerCase() };
 }
