@@ -234,7 +234,7 @@ describe('parseGa4: parameters', () => {
 
   it('orders items by their number and ignores malformed tokens', () => {
     const q = `${BASE}&en=add_to_cart&pr10=idC&pr2=idB~x~zz&pr1=idA~k0color~v0red~k1size&pr0=idZ&pr201=idY`;
-    expect(hit(q).events[0].event.properties.items).toEqual([
+    expect(hit(q).events[0].event.properties?.items).toEqual([
       { item_id: 'A', color: 'red' },
       { item_id: 'B' },
       { item_id: 'C' },
