@@ -1,12 +1,13 @@
 /** The destination registry: every destination by name, for the sync config loader and the CLI. */
 import type { Destination } from '../src/core/destination';
 import { metaCapi } from './meta-capi';
+import { webhook } from './webhook';
 
 /**
  * Each destination has its own config type; the registry holds them behind the common interface. Callers parse
  * the config with the destination's own `configSchema` before `send`, which keeps the pairing sound.
  */
-export const destinations = [metaCapi] as unknown as Destination<unknown>[];
+export const destinations = [metaCapi, webhook] as unknown as Destination<unknown>[];
 
 const byName = new Map(destinations.map((d) => [d.name, d]));
 

@@ -4,3 +4,4 @@
  */
 export { startFakeServer, type FakeServer, type FakeResponse, type RecordedRequest, type FakeServerOptions } from './server';
 export { startFakeMeta, type FakeMeta, type FakeMetaOptions } from './meta';
+export { startFakeWebhook, type FakeWebhook, type FakeWebhookOptions } from './webhook';
