@@ -20,21 +20,18 @@ export interface SdkBuildOptions {
   collectorUrl?: string;
 }
 
-/** sdk/src/index.ts from the source tree, or from next to dist/ when running compiled code. */
-function sdkEntry(): string {
-  const candidates = [
-    path.resolve(__dirname, '../../sdk/src/index.ts'),
-    path.resolve(__dirname, '../../../sdk/src/index.ts'),
-  ];
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) throw new Error(`SDK sources not found (looked at ${candidates.join(', ')})`);
+/** The repository's sdk/ folder (sources, demo shop, debug page), from the source tree or from dist/. */
+export function sdkDir(): string {
+  const candidates = [path.resolve(__dirname, '../../sdk'), path.resolve(__dirname, '../../../sdk')];
+  const found = candidates.find((p) => fs.existsSync(path.join(p, 'src', 'index.ts')));
+  if (!found) throw new Error(`sdk/ not found (looked at ${candidates.join(', ')})`);
   return found;
 }
 
 /** Bundles and minifies the SDK. Result strings are ASCII-only so byte counts equal lengths. */
 export async function buildSdk(options: SdkBuildOptions = {}): Promise<BuiltSdk> {
   const result = await esbuild.build({
-    entryPoints: [sdkEntry()],
+    entryPoints: [path.join(sdkDir(), 'src', 'index.ts')],
     bundle: true,
     minify: true,
     format: 'iife',
