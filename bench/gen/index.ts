@@ -136,7 +136,7 @@ function person(seed: number, index: number): Person {
   const deviceCount = 1 + Math.floor(rng() * 3);
   return {
     index,
-    registered: rng() < 0.5,
+    registered: rng() < 0.5 || index < KIOSK_USERS, // kiosk users all log in there
     userId: `u-${seed}-${index}`,
     email: `person${index}.s${seed}@example.com`,
     devices: Array.from(

@@ -1,0 +1,25 @@
+{#
+  tp_low_watermark(column): the timestamp literal an incremental model reads its input from:
+  max(column) already in {{ this }} minus the `tagpipe_lookback_hours` var. A literal (not a subquery) so
+  BigQuery prunes partitions and DuckDB prunes Parquet row groups: cost follows the new data, not the history.
+#}
+{% macro tp_low_watermark(column) -%}
+  {%- if not execute -%}
+    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
+  {%- endif -%}
+  {%- set result = run_query('select max(' ~ column ~ ') from ' ~ this) -%}
+  {%- set high = result.columns[0].values()[0] -%}
+  {%- if high is none -%}
+    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
+  {%- endif -%}
+  {%- if high is string -%}
+    {%- set high = modules.datetime.datetime.fromisoformat(high) -%}
+  {%- endif -%}
+  {{ return(tp_timestamp_literal(high - modules.datetime.timedelta(hours=var('tagpipe_lookback_hours') | int))) }}
+{%- endmacro %}
+
+{# Reference time for audience windows: the `tagpipe_as_of` var, or now. #}
+{% macro tp_as_of() -%}
+  {%- set as_of = var('tagpipe_as_of', none) -%}
+  {%- if as_of -%} {{ tp_timestamp_literal(as_of) }} {%- else -%} {{ dbt.current_timestamp() }} {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,46 @@
+-- One row per event_id: the first raw message by publish_time (at-least-once in, DESIGN.md principle 3).
+-- Incremental: each run reads only raw rows published after the high-water mark minus `tagpipe_lookback_hours`,
+-- keeps the first message per event_id, and inserts only event_ids not already stored. Partitioned by event date
+-- and clustered by event_id, so the existence check reads the partitions the batch touches.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy=tp_append_strategy(),
+        partition_by=({'field': 'event_date', 'data_type': 'date'} if target.type == 'bigquery' else none),
+        cluster_by=(['event_id'] if target.type == 'bigquery' else none),
+        on_schema_change='append_new_columns',
+    )
+}}
+
+with
+
+batch as (
+    select * from {{ ref('stg_events') }}
+    {%- if is_incremental() %}
+    where published_at >= {{ tp_low_watermark('published_at') }}
+    {%- endif %}
+),
+
+first_messages as (
+    select * from batch
+    where true
+    qualify row_number() over (partition by event_id order by published_at, message_id) = 1
+)
+
+{%- if is_incremental() %},
+
+already_stored as (
+    select event_id from {{ this }}
+    where event_date >= (select min(event_date) from first_messages)
+)
+{%- endif %}
+
+select first_messages.*
+from first_messages
+{%- if is_incremental() %}
+where not exists (
+    select 1 from already_stored
+    where already_stored.event_id = first_messages.event_id
+)
+{%- endif %}

@@ -1,0 +1,96 @@
+-- One row per identifier (anonymous_id, user_id, email_sha256) with the person it belongs to.
+-- Connected components of int_identity_links by label propagation: every node starts with its own rank (oldest
+-- first) and takes the smallest rank among its neighbours, `tagpipe_stitch_max_depth` times. Rebuilt every run, so
+-- a new link re-stitches history. The person_id is a hash of the component's oldest identifier, so it stays put when
+-- a new device joins an existing person.
+-- Over-merge guard: an anonymous_id or email_sha256 linked to more than `tagpipe_max_user_ids_per_identifier`
+-- distinct user_ids (a shared device or inbox) keeps its own person and links nobody.
+{%- set depth = var('tagpipe_stitch_max_depth') | int %}
+
+with
+
+links as (
+    select node_a, node_b, first_seen_at, last_seen_at from {{ ref('int_identity_links') }}
+),
+
+nodes as (
+    select
+        node,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at
+    from (
+        select node_a as node, first_seen_at, last_seen_at from links
+        union all
+        select node_b as node, first_seen_at, last_seen_at from links
+    ) as ends
+    group by node
+),
+
+edges as (
+    select node_a, node_b from links where node_a != node_b
+    union all
+    select node_b as node_a, node_a as node_b from links where node_a != node_b
+),
+
+user_id_degree as (
+    select
+        node_a as node,
+        count(distinct node_b) as user_ids
+    from edges
+    where node_b like 'user_id:%'
+    group by node_a
+),
+
+excluded as (
+    select node from user_id_degree
+    where user_ids > {{ var('tagpipe_max_user_ids_per_identifier') | int }}
+),
+
+stitch_edges as (
+    select node_a, node_b from edges
+    where node_a not in (select node from excluded)
+        and node_b not in (select node from excluded)
+    union all
+    select node as node_a, node as node_b from nodes
+),
+
+ranked as (
+    select
+        node,
+        row_number() over (order by first_seen_at, node) as node_rank
+    from nodes
+),
+
+labels_0 as (
+    select node, node_rank as label from ranked
+),
+
+{%- for i in range(1, depth + 1) %}
+
+labels_{{ i }} as (
+    select
+        stitch_edges.node_a as node,
+        min(labels_{{ i - 1 }}.label) as label
+    from stitch_edges
+    inner join labels_{{ i - 1 }} on labels_{{ i - 1 }}.node = stitch_edges.node_b
+    group by stitch_edges.node_a
+),
+{%- endfor %}
+
+components as (
+    select
+        labels.node,
+        roots.node as root_node
+    from labels_{{ depth }} as labels
+    inner join ranked as roots on roots.node_rank = labels.label
+)
+
+select
+    substr(nodes.node, 1, strpos(nodes.node, ':') - 1) as identifier_type,
+    substr(nodes.node, strpos(nodes.node, ':') + 1) as identifier,
+    substr({{ tp_sha256_hex("'person:' || components.root_node") }}, 1, 32) as person_id,
+    nodes.first_seen_at,
+    nodes.last_seen_at,
+    nodes.node in (select node from excluded) as is_stitching_excluded
+from nodes
+inner join components on components.node = nodes.node
