@@ -45,6 +45,38 @@ export async function sendPrepared<T>(
   return outcomes;
 }
 
+/**
+ * Like `sendPrepared`, but records go to different requests by group (audience and add/remove, object type…):
+ * each group is chunked on its own, outcomes keep the input order.
+ */
+export async function sendGrouped<T>(
+  prepared: Prepared<{ group: string; value: T }>[],
+  size: number,
+  sendChunk: (group: string, values: T[]) => Promise<Outcome[]>,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = new Array<Outcome>(prepared.length);
+  const groups = new Map<string, Prepared<T>[]>();
+  const positions = new Map<string, number[]>();
+  prepared.forEach((item, index) => {
+    if (!item.ok) {
+      outcomes[index] = { status: 'rejected', reason: item.reason, vendorCode: 'local_validation' };
+      return;
+    }
+    const list = groups.get(item.value.group) ?? [];
+    const where = positions.get(item.value.group) ?? [];
+    list.push(accept(item.value.value));
+    where.push(index);
+    groups.set(item.value.group, list);
+    positions.set(item.value.group, where);
+  });
+  for (const [group, list] of groups) {
+    const results = await sendPrepared(list, size, (values) => sendChunk(group, values));
+    const where = positions.get(group) as number[];
+    results.forEach((outcome, i) => (outcomes[where[i]] = outcome));
+  }
+  return outcomes;
+}
+
 export function chunk<T>(items: T[], size: number): T[][] {
   const parts: T[][] = [];
   for (let i = 0; i < items.length; i += size) parts.push(items.slice(i, i + size));

@@ -56,6 +56,12 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
     return times(count, { status: 'ok', httpStatus: status, requestId: typeof traceId === 'string' ? traceId : undefined });
   }
 
+  return classifyGraphError(response, count);
+}
+
+/** Graph API error answer → one outcome per record (shared with meta-audiences). */
+export function classifyGraphError(response: HttpResponse, count: number): Outcome[] {
+  const { status } = response;
   const error = isObject(response.json) && isObject(response.json.error) ? response.json.error : undefined;
   const code = typeof error?.code === 'number' ? error.code : undefined;
   const subcode = typeof error?.error_subcode === 'number' ? error.error_subcode : undefined;
