@@ -3,24 +3,26 @@
 # token come from Secret Manager.
 
 locals {
+  # Always-set variables, then the optional ones.
+  collector_env_base = {
+    TAGPIPE_MODE          = "gcp"
+    GOOGLE_CLOUD_PROJECT  = var.project_id
+    TAGPIPE_TOPIC_EVENTS  = google_pubsub_topic.events.name
+    TAGPIPE_TOPIC_INVALID = google_pubsub_topic.invalid.name
+    TAGPIPE_CORS_ORIGINS  = join(",", var.cors_origins)
+    # Added by the load balancer's backend service from the client's IP (lb.tf).
+    TAGPIPE_GEO_COUNTRY_HEADER = local.geo_headers.country
+    TAGPIPE_GEO_REGION_HEADER  = local.geo_headers.region
+    TAGPIPE_GEO_CITY_HEADER    = local.geo_headers.city
+    # The load balancer and Cloud Run's front end each append to X-Forwarded-For.
+    TAGPIPE_TRUST_PROXY_HOPS = "2"
+    # Cloud Run's filesystem is memory: the spool lives there and is bounded accordingly.
+    TAGPIPE_DATA_DIR        = "/tmp/tagpipe"
+    TAGPIPE_SPOOL_MAX_BYTES = tostring(var.collector_spool_max_bytes)
+    TAGPIPE_LOG_FORMAT      = "json"
+  }
   collector_env = merge(
-    {
-      TAGPIPE_MODE          = "gcp"
-      GOOGLE_CLOUD_PROJECT  = var.project_id
-      TAGPIPE_TOPIC_EVENTS  = google_pubsub_topic.events.name
-      TAGPIPE_TOPIC_INVALID = google_pubsub_topic.invalid.name
-      TAGPIPE_CORS_ORIGINS  = join(",", var.cors_origins)
-      # Added by the load balancer's backend service from the client's IP (lb.tf).
-      TAGPIPE_GEO_COUNTRY_HEADER = local.geo_headers.country
-      TAGPIPE_GEO_REGION_HEADER  = local.geo_headers.region
-      TAGPIPE_GEO_CITY_HEADER    = local.geo_headers.city
-      # The load balancer and Cloud Run's front end each append to X-Forwarded-For.
-      TAGPIPE_TRUST_PROXY_HOPS = "2"
-      # Cloud Run's filesystem is memory: the spool lives there and is bounded accordingly.
-      TAGPIPE_DATA_DIR        = "/tmp/tagpipe"
-      TAGPIPE_SPOOL_MAX_BYTES = tostring(var.collector_spool_max_bytes)
-      TAGPIPE_LOG_FORMAT      = "json"
-    },
+    local.collector_env_base,
     length(var.ga4_measurement_ids) > 0 ? { TAGPIPE_GA4_MEASUREMENT_IDS = join(",", var.ga4_measurement_ids) } : {},
     var.cookie_domain != null ? { TAGPIPE_COOKIE_DOMAIN = var.cookie_domain } : {},
   )
