@@ -183,6 +183,8 @@ export class DuckDbWarehouse implements SyncWarehouse {
     readonly dataDir: string,
     readonly readOnly: boolean,
     readonly attached: boolean,
+    /** `USE` and `search_path` are per connection: stream connections replay them. */
+    private readonly sessionSql: string,
   ) {}
 
   /** One statement at a time on the shared connection: DuckDB connections are not re-entrant. */
@@ -215,6 +217,7 @@ export class DuckDbWarehouse implements SyncWarehouse {
     // produces chunks of 2048 rows on demand, so memory stays at about one page plus one chunk.
     const connection = await this.instance.connect();
     try {
+      await connection.run(this.sessionSql);
       const result = await connection.stream(toDuckDbParams(sql), toDuckParams(params));
       let page: T[] = [];
       for await (const rows of result.yieldConvertedRowObjects(jsonSafeConverter)) {
@@ -366,14 +369,14 @@ export async function openLocalWarehouse(dataDir: string, options: LocalWarehous
     if (exists || (!options.readOnly && options.create !== false)) {
       await attachWithRetry(connection, paths.warehouse, options);
       attached = true;
-      await connection.run(`USE ${WAREHOUSE_CATALOG}`);
     } else if (!options.readOnly) {
       throw new ConfigError(`the warehouse file ${paths.warehouse} does not exist`);
     }
     // Two-part names look for the schema in each search-path catalog: marts/_tagpipe in the file, raw in memory.
     const searchPath = attached ? `${WAREHOUSE_CATALOG}.main,memory.main` : 'memory.main';
-    await connection.run(`SET search_path = ${sqlString(searchPath)}`);
-    return new DuckDbWarehouse(instance, connection, dataDir, options.readOnly, attached);
+    const sessionSql = `${attached ? `USE ${WAREHOUSE_CATALOG}; ` : ''}SET search_path = ${sqlString(searchPath)}`;
+    await connection.run(sessionSql);
+    return new DuckDbWarehouse(instance, connection, dataDir, options.readOnly, attached, sessionSql);
   } catch (error) {
     connection.closeSync();
     instance.closeSync();

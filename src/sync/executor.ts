@@ -1,0 +1,542 @@
+/**
+ * The executor: runs one sync. Recovers what a crashed run left, plans (planner.ts), then streams the plan in
+ * pages, fills batches to the destination's limits (records and payload bytes), sends them under its
+ * concurrency and rate limits, retries retryable outcomes (Retry-After first, else capped exponential backoff
+ * with jitter), records permanent rejections per row, and bisects whole-batch rejections so one bad row does not
+ * sink its neighbours. Every attempt is in the ledger: a `pending` intent before the request, the outcome after.
+ * Snapshots advance only for delivered rows.
+ *
+ * State is kept per state key: the sync name, with `__dry_run` / `__validate` appended for those runs, so a dry
+ * run or a validation never counts as delivery.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { consentBasis } from '../core/consent';
+import type {
+  Clock,
+  ConsentPurpose,
+  Destination,
+  DestinationContext,
+  DestinationLimits,
+  HttpClient,
+  Outcome,
+  SyncRecord,
+} from '../core/destination';
+import { ConfigError, RetryableError } from '../core/errors';
+import type { Consent } from '../core/event';
+import type { SyncWarehouse } from '../warehouse/duckdb';
+import type { SyncDefinition } from './config';
+import { ensureState, Ledger, Runs, STATE_TABLES, type LedgerOutcome, type LedgerRow, type RunRecord } from './ledger';
+import { plan, planRowsSql, planTableName, recordAction, type PlanAction, type PlanSummary } from './planner';
+import { dialectFor, type Dialect } from './sql';
+import { backoffMs, Gate, Throttle, type BackoffOptions } from './throttle';
+
+export interface Progress {
+  planned: number;
+  /** Records with a final outcome this run. */
+  done: number;
+  delivered: number;
+  rejected: number;
+  failed: number;
+  requests: number;
+}
+
+export interface BatchStats {
+  batches: number;
+  records: number;
+  /** Mean fill of the batches sent first (all but the last of the run), against the record limit. */
+  fillRatio: number;
+  maxBatchSize: number;
+}
+
+export interface ExecutorDeps {
+  warehouse: SyncWarehouse;
+  destination: Destination<unknown>;
+  /** Already validated by the destination's schema. */
+  destinationConfig: unknown;
+  http: HttpClient;
+  logger: Logger;
+  clock: Clock;
+  stateDataset?: string;
+  martsDataset?: string;
+  dryRun?: boolean;
+  validate?: boolean;
+  force?: boolean;
+  /** Rows per page read from the warehouse. */
+  pageSize?: number;
+  backoff?: BackoffOptions;
+  onProgress?: (progress: Progress) => void;
+  /** Plan, record the refusal or the plan, but send nothing (for `sync plan`). */
+  planOnly?: boolean;
+}
+
+export interface RecoveryResult {
+  crashedRuns: string[];
+  interrupted: number;
+  unknown: number;
+}
+
+export interface RunResult {
+  run: RunRecord;
+  plan: PlanSummary;
+  recovery: RecoveryResult;
+  stats: BatchStats;
+}
+
+export function stateKey(
+  sync: Pick<SyncDefinition, 'name'>,
+  options: { dryRun?: boolean; validate?: boolean },
+): string {
+  return `${sync.name}${options.dryRun ? '__dry_run' : ''}${options.validate ? '__validate' : ''}`;
+}
+
+export function resolveLimits(destination: Destination<unknown>, config: unknown): DestinationLimits {
+  return typeof destination.limits === 'function' ? destination.limits(config) : destination.limits;
+}
+
+interface Item {
+  record: SyncRecord;
+  hash: string;
+  eventId: string | null;
+  consentBasis: string | null;
+  bytes: number;
+}
+
+const CONSENT_SOURCES = new Set(['gcm', 'tcf', 'explicit', 'default']);
+
+/** The consent basis recorded with a send, from the row's consent columns (null when it has none). */
+export function rowConsentBasis(row: Record<string, unknown>, purposes: ConsentPurpose[]): string | null {
+  if (!('consent_source' in row) && !('consent_ads' in row)) return null;
+  const source =
+    typeof row.consent_source === 'string' && CONSENT_SOURCES.has(row.consent_source) ? row.consent_source : 'default';
+  const consent = {
+    analytics: row.consent_analytics === true,
+    ads: row.consent_ads === true,
+    ad_user_data: row.consent_ad_user_data === true,
+    ad_personalization: row.consent_ad_personalization === true,
+    source,
+  } as Consent;
+  return consentBasis(consent, purposes);
+}
+
+/**
+ * Resolves what crashed runs left: pending intents without an outcome become `interrupted` (the destination
+ * deduplicates: the rows are planned and sent again) or `unknown` (it cannot: they wait for an operator), and
+ * rows those runs delivered advance the snapshot from the plan they were sent from.
+ */
+export async function recover(
+  wh: SyncWarehouse,
+  d: Dialect,
+  dataset: string,
+  key: string,
+  destination: Destination<unknown>,
+  clock: Clock,
+  logger: Logger,
+): Promise<RecoveryResult> {
+  const ledger = new Ledger(wh, d, dataset);
+  const runs = new Runs(wh, d, dataset);
+  const crashed = (await runs.crashed(key)).map((r) => r.run_id);
+  const open = await ledger.unresolved(key);
+  const dedup = destination.dedup ?? 'none';
+  const outcome: LedgerOutcome = dedup === 'none' ? 'unknown' : 'interrupted';
+  const at = clock.now();
+  if (open.length) {
+    await ledger.write(
+      open.map((p) => ({
+        ...p,
+        at,
+        outcome,
+        vendor_error:
+          outcome === 'unknown'
+            ? `the process ended while this request was in flight and ${destination.name} cannot deduplicate a resend: check the destination; it is not sent again automatically (tagpipe sync status lists these)`
+            : `the process ended while this request was in flight; ${destination.name} deduplicates (${dedup}), so it is sent again`,
+      })),
+    );
+    logger.warn({ count: open.length, outcome }, 'resolved requests a crashed run left in flight');
+  }
+  for (const runId of crashed) await applySnapshots(wh, d, dataset, key, runId, at);
+  await runs.markCrashed(crashed, at);
+  return {
+    crashedRuns: crashed,
+    interrupted: outcome === 'interrupted' ? open.length : 0,
+    unknown: outcome === 'unknown' ? open.length : 0,
+  };
+}
+
+/** Advances the snapshot by what a run delivered: removes leave it, adds and changes enter with their hash. */
+export async function applySnapshots(
+  wh: SyncWarehouse,
+  d: Dialect,
+  dataset: string,
+  key: string,
+  runId: string,
+  at: Date,
+): Promise<void> {
+  const snapshots = d.table(dataset, STATE_TABLES.snapshots);
+  const ledger = d.table(dataset, STATE_TABLES.ledger);
+  const planTable = d.table(dataset, planTableName(key));
+  const k = d.col('key');
+  const delivered = `SELECT ${k} FROM ${ledger} WHERE run_id = ${d.str(runId)} AND outcome = 'ok'`;
+  const exists = await wh.query<{ n: number }>(`SELECT COUNT(*) AS n FROM (${delivered}) x`);
+  if (!exists[0] || Number(exists[0].n) === 0) return;
+  await wh.exec(
+    `${d.begin}; DELETE FROM ${snapshots} WHERE sync = ${d.str(key)} AND ${k} IN (${delivered});
+     INSERT INTO ${snapshots} (sync, ${k}, row_hash, payload, synced_at)
+       SELECT ${d.str(key)}, p._tp_key, p._tp_hash, p._tp_payload, ${d.ts(at)} FROM ${planTable} p
+       WHERE p._tp_action <> 'remove' AND p._tp_key IN (${delivered}); ${d.commit};`,
+  );
+}
+
+function errorText(outcome: Outcome): string | null {
+  if (outcome.status === 'ok') return null;
+  return outcome.vendorCode ? `${outcome.vendorCode}: ${outcome.reason}` : outcome.reason;
+}
+
+/** Runs one sync end to end and returns its run record. Throws ConfigError for a broken setup. */
+export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise<RunResult> {
+  const wh = deps.warehouse;
+  const d = dialectFor(wh);
+  const dataset = deps.stateDataset ?? '_tagpipe';
+  const clock = deps.clock;
+  const destination = deps.destination;
+  const key = stateKey(sync, deps);
+  const logger = deps.logger.child({ sync: sync.name, destination: destination.name });
+  const needed: Record<SyncDefinition['mode'], string[]> = {
+    append: ['events'],
+    mirror: ['audience_add', 'audience_remove'],
+    upsert: ['record_upsert'],
+  };
+  const missing = needed[sync.mode].filter((c) => !destination.capabilities.includes(c as never));
+  if (missing.length) {
+    throw new ConfigError(
+      `sync ${sync.name}: mode ${sync.mode} needs ${destination.name} to support ${missing.join(' and ')}`,
+      'syncs',
+    );
+  }
+  const limits = resolveLimits(destination, deps.destinationConfig);
+  await ensureState(wh, d, dataset);
+  const recovery = await recover(wh, d, dataset, key, destination, clock, logger);
+  const summary = await plan(
+    {
+      wh,
+      d,
+      sync: { ...sync, name: key },
+      stateDataset: dataset,
+      martsDataset: deps.martsDataset ?? 'marts',
+      destinationConsent: destination.requiredConsent,
+      now: clock.now(),
+      maxEventAgeSeconds: limits.maxEventAgeSeconds,
+    },
+    deps.force,
+  );
+  summary.sync = sync.name;
+  const run: RunRecord = {
+    run_id: randomUUID(),
+    sync: sync.name,
+    destination: destination.name,
+    mode: sync.mode,
+    status: 'running',
+    dry_run: Boolean(deps.dryRun),
+    started_at: clock.now(),
+    finished_at: null,
+    planned: summary.total,
+    adds: summary.adds + summary.sends,
+    changes: summary.changes,
+    removes: summary.removes,
+    delivered: 0,
+    rejected: 0,
+    failed: 0,
+    unknown: recovery.unknown,
+    requests: 0,
+    watermark: summary.watermark,
+    error: null,
+  };
+  const runs = new Runs(wh, d, dataset);
+  const emptyStats: BatchStats = { batches: 0, records: 0, fillRatio: 0, maxBatchSize: limits.maxBatchSize };
+  if (deps.planOnly) return { run, plan: summary, recovery, stats: emptyStats };
+  if (summary.refusal) {
+    run.status = 'refused';
+    run.error = summary.refusal;
+    run.finished_at = clock.now();
+    await runs.insert(run);
+    logger.error({ removes: summary.removes, snapshot: summary.snapshotSize }, summary.refusal);
+    return { run, plan: summary, recovery, stats: emptyStats };
+  }
+  await runs.insert(run);
+  logger.info(
+    { run_id: run.run_id, planned: summary.total, adds: run.adds, changes: run.changes, removes: run.removes },
+    'sync run started',
+  );
+  const executor = new BatchExecutor(sync, deps, { key, run, limits, purposes: summary.purposes, logger, d, dataset });
+  try {
+    await executor.execute(summary);
+    run.status = run.failed > 0 || run.rejected > 0 ? 'partial' : 'ok';
+  } catch (error) {
+    run.status = 'failed';
+    run.error = (error as Error).message;
+    logger.error({ err: error }, 'sync run failed');
+  }
+  run.finished_at = clock.now();
+  await applySnapshots(wh, d, dataset, key, run.run_id, run.finished_at);
+  await runs.finish(run);
+  logger.info(
+    {
+      run_id: run.run_id,
+      status: run.status,
+      delivered: run.delivered,
+      rejected: run.rejected,
+      failed: run.failed,
+      requests: run.requests,
+    },
+    'sync run finished',
+  );
+  if (run.status === 'failed' && run.error && executor.fatal instanceof ConfigError) throw executor.fatal;
+  return { run, plan: summary, recovery, stats: executor.stats() };
+}
+
+interface ExecutorState {
+  key: string;
+  run: RunRecord;
+  limits: DestinationLimits;
+  purposes: ConsentPurpose[];
+  logger: Logger;
+  d: Dialect;
+  dataset: string;
+}
+
+class BatchExecutor {
+  private readonly ledger: Ledger;
+  private readonly gate: Gate;
+  private readonly throttle: Throttle;
+  private readonly maxBatch: number;
+  private readonly maxBytes: number;
+  private readonly ctx: DestinationContext<unknown>;
+  private readonly backoff: BackoffOptions;
+  private seq = 0;
+  private batchSizes: number[] = [];
+  private done = 0;
+  fatal: Error | null = null;
+
+  constructor(
+    private readonly sync: SyncDefinition,
+    private readonly deps: ExecutorDeps,
+    private readonly s: ExecutorState,
+  ) {
+    this.ledger = new Ledger(deps.warehouse, s.d, s.dataset);
+    this.gate = new Gate(Math.max(1, s.limits.maxConcurrency ?? 2));
+    this.throttle = new Throttle(deps.clock, s.limits.requestsPerSecond);
+    this.maxBatch = Math.max(1, Math.min(sync.batchSize ?? s.limits.maxBatchSize, s.limits.maxBatchSize));
+    this.maxBytes = s.limits.maxPayloadBytes ?? Infinity;
+    this.backoff = deps.backoff ?? { baseMs: 1000, capMs: 60_000 };
+    this.ctx = {
+      config: deps.destinationConfig,
+      http: deps.http,
+      logger: s.logger,
+      clock: deps.clock,
+      dryRun: Boolean(deps.dryRun),
+      validate: Boolean(deps.validate),
+    };
+  }
+
+  stats(): BatchStats {
+    const sizes = this.batchSizes;
+    const counted = sizes.length > 1 ? sizes.slice(0, -1) : sizes;
+    const fill = counted.length ? counted.reduce((a, b) => a + b, 0) / (counted.length * this.maxBatch) : 0;
+    return {
+      batches: sizes.length,
+      records: sizes.reduce((a, b) => a + b, 0),
+      fillRatio: fill,
+      maxBatchSize: this.maxBatch,
+    };
+  }
+
+  private progress(): void {
+    const r = this.s.run;
+    this.deps.onProgress?.({
+      planned: r.planned,
+      done: this.done,
+      delivered: r.delivered,
+      rejected: r.rejected,
+      failed: r.failed,
+      requests: r.requests,
+    });
+  }
+
+  private toItem(row: Record<string, unknown>): Item {
+    const action = row._tp_action as PlanAction;
+    const key = String(row._tp_pkey);
+    let data: Record<string, unknown>;
+    if (action === 'remove') {
+      data = JSON.parse(String(row._tp_removed)) as Record<string, unknown>;
+      delete data._tp_key;
+    } else {
+      data = {};
+      for (const [name, value] of Object.entries(row)) if (!name.startsWith('_tp_')) data[name] = value;
+    }
+    const bytes = JSON.stringify(data).length;
+    return {
+      record: { key, action: recordAction(this.sync.mode, action), row: data },
+      hash: String(row._tp_hash),
+      eventId: typeof data.event_id === 'string' ? data.event_id : null,
+      consentBasis: rowConsentBasis(data, this.s.purposes),
+      bytes,
+    };
+  }
+
+  async execute(summary: PlanSummary): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    let batch: Item[] = [];
+    let bytes = 0;
+    let lastKey: string | null = null;
+    const dispatch = async () => {
+      const items = batch;
+      batch = [];
+      bytes = 0;
+      this.batchSizes.push(items.length);
+      await this.gate.acquire();
+      const p: Promise<void> = this.deliver(items, 1)
+        .catch((error: unknown) => {
+          this.fatal ??= error as Error;
+        })
+        .finally(() => {
+          this.gate.release();
+          inflight.delete(p);
+        });
+      inflight.add(p);
+    };
+    for await (const page of this.deps.warehouse.stream<Record<string, unknown>>(
+      planRowsSql(summary),
+      undefined,
+      this.deps.pageSize ?? 2000,
+    )) {
+      for (const row of page) {
+        // A source with duplicate keys joins twice; the plan holds one row per key.
+        if (row._tp_pkey === lastKey) continue;
+        lastKey = row._tp_pkey as string;
+        const item = this.toItem(row);
+        if (batch.length && (batch.length >= this.maxBatch || bytes + item.bytes > this.maxBytes)) await dispatch();
+        batch.push(item);
+        bytes += item.bytes;
+      }
+      if (this.fatal) break;
+    }
+    if (batch.length && !this.fatal) await dispatch();
+    await Promise.all([...inflight]);
+    if (this.fatal) throw this.fatal;
+  }
+
+  private ledgerRow(
+    item: Item,
+    attemptId: string,
+    attempt: number,
+    outcome: LedgerOutcome,
+    o?: Outcome,
+    note?: string,
+  ): LedgerRow {
+    return {
+      run_id: this.s.run.run_id,
+      attempt_id: attemptId,
+      sync: this.s.key,
+      destination: this.deps.destination.name,
+      key: item.record.key,
+      event_id: item.eventId,
+      action: item.record.action,
+      row_hash: item.hash,
+      outcome,
+      http_status: o?.httpStatus ?? null,
+      vendor_error: note ?? (o ? errorText(o) : null),
+      attempts: attempt,
+      consent_basis: item.consentBasis,
+      request_id: o && o.status === 'ok' ? (o.requestId ?? null) : null,
+      at: this.deps.clock.now(),
+    };
+  }
+
+  /** One request: intent, send, outcome. Errors thrown by the destination become outcomes here. */
+  private async sendOnce(items: Item[], attempt: number): Promise<{ attemptId: string; outcomes: Outcome[] }> {
+    await this.throttle.take();
+    const attemptId = `${this.s.run.run_id}:${++this.seq}`;
+    await this.ledger.write(items.map((item) => this.ledgerRow(item, attemptId, attempt, 'pending')));
+    this.s.run.requests++;
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.deps.destination.send(
+        items.map((i) => i.record),
+        this.ctx,
+      );
+      if (outcomes.length !== items.length) {
+        throw new Error(
+          `${this.deps.destination.name} returned ${outcomes.length} outcomes for ${items.length} records`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        await this.ledger.write(
+          items.map((item) => this.ledgerRow(item, attemptId, attempt, 'failed', undefined, error.message)),
+        );
+        this.s.run.failed += items.length;
+        throw error;
+      }
+      const retryAfterMs = error instanceof RetryableError ? error.retryAfterMs : undefined;
+      if (!(error instanceof RetryableError))
+        this.s.logger.error({ err: error }, 'destination threw; treating the batch as retryable');
+      outcomes = items.map(() => ({ status: 'retry', reason: (error as Error).message, retryAfterMs }));
+    }
+    return { attemptId, outcomes };
+  }
+
+  private async deliver(items: Item[], firstAttempt: number): Promise<void> {
+    let todo = items;
+    let attempt = firstAttempt;
+    const maxAttempts = this.sync.maxAttempts;
+    while (todo.length) {
+      const { attemptId, outcomes } = await this.sendOnce(todo, attempt);
+      const rows: LedgerRow[] = [];
+      const retry: Item[] = [];
+      let retryAfter = 0;
+      const whole = outcomes.find((o) => o.status === 'rejected' && o.wholeBatch);
+      if (whole && todo.length > 1) {
+        // The vendor refused the request without naming the record: split it in halves until the bad row is alone.
+        await this.ledger.write(todo.map((item) => this.ledgerRow(item, attemptId, attempt, 'split', whole)));
+        const mid = Math.ceil(todo.length / 2);
+        await this.deliver(todo.slice(0, mid), attempt);
+        await this.deliver(todo.slice(mid), attempt);
+        return;
+      }
+      todo.forEach((item, i) => {
+        const o = outcomes[i];
+        if (o.status === 'ok') {
+          rows.push(this.ledgerRow(item, attemptId, attempt, 'ok', o));
+          this.s.run.delivered++;
+          this.done++;
+        } else if (o.status === 'rejected') {
+          rows.push(this.ledgerRow(item, attemptId, attempt, 'rejected', o));
+          this.s.run.rejected++;
+          this.done++;
+        } else if (attempt >= maxAttempts) {
+          rows.push(this.ledgerRow(item, attemptId, attempt, 'failed', o));
+          this.s.run.failed++;
+          this.done++;
+        } else {
+          rows.push(this.ledgerRow(item, attemptId, attempt, 'retry', o));
+          retry.push(item);
+          retryAfter = Math.max(retryAfter, o.retryAfterMs ?? 0);
+        }
+      });
+      await this.ledger.write(rows);
+      this.progress();
+      if (!retry.length) return;
+      if (retryAfter > 0) {
+        // Retry-After speaks for the account: hold every request to this destination, not just this batch.
+        this.throttle.pause(retryAfter);
+        this.s.logger.warn({ retry_after_ms: retryAfter, records: retry.length }, 'destination asked to wait');
+      } else {
+        const delay = backoffMs(attempt, this.backoff);
+        this.s.logger.warn({ delay_ms: delay, records: retry.length, attempt }, 'retrying after backoff');
+        await this.deps.clock.sleep(delay);
+      }
+      todo = retry;
+      attempt++;
+    }
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The planner: computes what a sync run sends, in the warehouse with SQL (DESIGN.md, principle 7), on DuckDB and
+ * BigQuery alike. The result is a plan table `_tagpipe.plan_<sync>` with one row per record to send
+ * (`_tp_action` add | change | remove | send, `_tp_key`, `_tp_hash`, `_tp_payload` = the row as JSON text), so
+ * counts, samples and the deletion guard come from SQL and the executor streams it in pages.
+ *
+ * - append: source rows (inside the lookback window) whose key has no ok / rejected / unknown ledger row.
+ * - mirror: adds = keys in the source not in the snapshot; removes = keys in the snapshot not in the source.
+ * - upsert: adds plus changes (same key, different row hash).
+ * Consent and identifier filters apply to the source in SQL, so withdrawn consent turns into removes. Rows the
+ * vendor permanently rejected (or whose fate is unknown) are not planned again until the row changes.
+ */
+import type { ConsentPurpose } from '../core/destination';
+import { ConfigError } from '../core/errors';
+import { purposesFor } from '../core/consent';
+import type { SyncWarehouse } from '../warehouse/duckdb';
+import { sourceTable, type SyncDefinition } from './config';
+import { STATE_TABLES } from './ledger';
+import type { Dialect } from './sql';
+
+export type PlanAction = 'add' | 'change' | 'remove' | 'send';
+
+/** The action a destination sees for a planned row. */
+export function recordAction(mode: SyncDefinition['mode'], action: PlanAction): 'add' | 'remove' | 'upsert' | 'send' {
+  if (mode === 'append') return 'send';
+  if (mode === 'upsert') return 'upsert';
+  return action === 'remove' ? 'remove' : 'add';
+}
+
+export const CONSENT_COLUMNS = [
+  'consent_analytics',
+  'consent_ads',
+  'consent_ad_user_data',
+  'consent_ad_personalization',
+  'consent_source',
+] as const;
+
+export interface PlanContext {
+  wh: SyncWarehouse;
+  d: Dialect;
+  sync: SyncDefinition;
+  stateDataset: string;
+  martsDataset: string;
+  /** Purposes the destination declares; the sync's own `consent` is added. */
+  destinationConsent: ConsentPurpose[];
+  now: Date;
+  /** Oldest event the destination accepts (append mode narrows its window to it). */
+  maxEventAgeSeconds?: number;
+}
+
+export interface PlanSample {
+  action: PlanAction;
+  key: string;
+  row: Record<string, unknown>;
+}
+
+export interface PlanSummary {
+  sync: string;
+  mode: SyncDefinition['mode'];
+  adds: number;
+  changes: number;
+  removes: number;
+  sends: number;
+  total: number;
+  snapshotSize: number;
+  /** Removes as a share of the snapshot, 0-100. */
+  deletePercent: number;
+  /** Set when the deletion guard refuses the plan. */
+  refusal: string | null;
+  samples: PlanSample[];
+  /** append: rows considered from this time on; the run records the newest planned time as its watermark. */
+  since: Date | null;
+  watermark: Date | null;
+  /** Purposes every planned row has granted. */
+  purposes: ConsentPurpose[];
+  /** The source SELECT (with `_tp_key`) the executor joins the plan to. */
+  sourceSql: string;
+  planTable: string;
+}
+
+export function planTableName(sync: string): string {
+  return `plan_${sync}`;
+}
+
+async function sourceColumns(ctx: PlanContext, dataset: string, table: string): Promise<string[]> {
+  const { wh, d } = ctx;
+  const sql =
+    d.kind === 'duckdb'
+      ? `SELECT column_name FROM information_schema.columns WHERE table_schema = ${d.str(dataset)} AND table_name = ${d.str(
+          table,
+        )} ORDER BY ordinal_position`
+      : `SELECT column_name FROM ${d.dataset(dataset).replace(/`$/, '')}.INFORMATION_SCHEMA.COLUMNS\` WHERE table_name = ${d.str(
+          table,
+        )} ORDER BY ordinal_position`;
+  const rows = await wh.query<{ column_name: string }>(sql);
+  return rows.map((r) => r.column_name);
+}
+
+/** The source SELECT: key, mapped columns (+ consent columns), consent and identifier filters. */
+export async function buildSourceSql(
+  ctx: PlanContext,
+): Promise<{ sql: string; purposes: ConsentPurpose[]; since: Date | null }> {
+  const { d, sync } = ctx;
+  const [dataset, table] = sourceTable(sync, ctx.martsDataset);
+  const columns = await sourceColumns(ctx, dataset, table);
+  const where = `${dataset}.${table}`;
+  if (columns.length === 0) {
+    throw new ConfigError(
+      `sync ${sync.name}: source ${where} does not exist (have the models run? try: tagpipe models run)`,
+      'syncs',
+    );
+  }
+  const has = new Set(columns);
+  const need = (col: string, why: string) => {
+    if (!has.has(col))
+      throw new ConfigError(`sync ${sync.name}: source ${where} has no column ${col} (${why})`, 'syncs');
+  };
+  need(sync.key, 'the key');
+  const purposes = purposesFor([...ctx.destinationConsent, ...sync.consent]);
+  for (const p of purposes) need(`consent_${p}`, `the destination needs ${p} consent`);
+  for (const id of sync.identifiers) need(id, 'an identifier');
+
+  let select: string;
+  if (sync.fields) {
+    const parts = Object.entries(sync.fields).map(([field, col]) => {
+      need(col, `mapped to ${field}`);
+      return `s.${d.col(col)} AS ${d.col(field)}`;
+    });
+    // Consent columns ride along so each send can record its consent basis.
+    for (const col of CONSENT_COLUMNS) if (has.has(col) && !(col in sync.fields)) parts.push(`s.${d.col(col)}`);
+    select = parts.join(', ');
+  } else {
+    select = columns
+      .filter((c) => !c.startsWith('_tp_'))
+      .map((c) => `s.${d.col(c)}`)
+      .join(', ');
+  }
+  const conds = [`s.${d.col(sync.key)} IS NOT NULL`];
+  for (const p of purposes) conds.push(`s.${d.col(`consent_${p}`)} = TRUE`);
+  if (sync.identifiers.length) conds.push(`(${sync.identifiers.map((c) => `s.${d.col(c)} IS NOT NULL`).join(' OR ')})`);
+  let since: Date | null = null;
+  if (sync.mode === 'append') {
+    need(sync.timeColumn, 'the time column for the append window');
+    let windowSeconds = sync.lookbackDays * 86_400;
+    if (ctx.maxEventAgeSeconds) windowSeconds = Math.min(windowSeconds, ctx.maxEventAgeSeconds);
+    since = new Date(ctx.now.getTime() - windowSeconds * 1000);
+    conds.push(`s.${d.col(sync.timeColumn)} >= ${d.ts(since)}`);
+  }
+  if (sync.where) conds.push(`(${sync.where})`);
+  const keyExpr = `CAST(s.${d.col(sync.key)} AS ${d.type.string})`;
+  const sql = `SELECT ${keyExpr} AS _tp_key, ${select} FROM ${d.table(dataset, table)} s WHERE ${conds.join(' AND ')}`;
+  return { sql, purposes, since };
+}
+
+/** Builds the plan table and summarises it. Does not refuse by itself: the caller applies `refusal`. */
+export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary> {
+  const { wh, d, sync } = ctx;
+  const { sql: sourceSql, purposes, since } = await buildSourceSql(ctx);
+  const ledger = d.table(ctx.stateDataset, STATE_TABLES.ledger);
+  const snapshots = d.table(ctx.stateDataset, STATE_TABLES.snapshots);
+  const planTable = d.table(ctx.stateDataset, planTableName(sync.name));
+  const name = d.str(sync.name);
+  const key = d.col('key');
+  // Duplicate keys in a source collapse to one row (the smallest JSON text, so the choice is stable).
+  const cur = `cur AS (SELECT _tp_key, ${d.md5('MIN(j)')} AS _tp_hash, MIN(j) AS _tp_payload FROM (SELECT src._tp_key, ${d.rowJson(
+    'src',
+  )} AS j FROM src) x GROUP BY _tp_key)`;
+  const snap = `snap AS (SELECT ${key} AS k, row_hash, payload FROM ${snapshots} WHERE sync = ${name})`;
+  const blocked = `blocked AS (SELECT DISTINCT ${key} AS k, action, row_hash FROM ${ledger} WHERE sync = ${name} AND outcome IN ('rejected', 'unknown'))`;
+  const notBlocked = (alias: string, action: string, hash: string) =>
+    `NOT EXISTS (SELECT 1 FROM blocked b WHERE b.k = ${alias} AND b.action = '${action}' AND b.row_hash = ${hash})`;
+  let body: string;
+  if (sync.mode === 'mirror') {
+    body = `SELECT 'add' AS _tp_action, c._tp_key, c._tp_hash, c._tp_payload FROM cur c
+      WHERE NOT EXISTS (SELECT 1 FROM snap s WHERE s.k = c._tp_key) AND ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}
+      UNION ALL
+      SELECT 'remove' AS _tp_action, s.k AS _tp_key, s.row_hash AS _tp_hash, s.payload AS _tp_payload FROM snap s
+      WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c._tp_key = s.k) AND ${notBlocked('s.k', 'remove', 's.row_hash')}`;
+  } else if (sync.mode === 'upsert') {
+    body = `SELECT CASE WHEN s.k IS NULL THEN 'add' ELSE 'change' END AS _tp_action, c._tp_key, c._tp_hash, c._tp_payload
+      FROM cur c LEFT JOIN snap s ON s.k = c._tp_key
+      WHERE (s.k IS NULL OR s.row_hash <> c._tp_hash) AND ${notBlocked('c._tp_key', 'upsert', 'c._tp_hash')}`;
+  } else {
+    body = `SELECT 'send' AS _tp_action, c._tp_key, c._tp_hash, c._tp_payload FROM cur c
+      WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name} AND l.${key} = c._tp_key
+                        AND l.outcome IN ('ok', 'rejected', 'unknown'))`;
+  }
+  await wh.exec(
+    `CREATE OR REPLACE TABLE ${planTable} AS WITH src AS (${sourceSql}), ${cur}, ${snap}, ${blocked} ${body}`,
+  );
+
+  const counts = await wh.query<{ a: PlanAction; n: number }>(
+    `SELECT _tp_action AS a, COUNT(*) AS n FROM ${planTable} GROUP BY _tp_action`,
+  );
+  const count = (a: PlanAction) => Number(counts.find((c) => c.a === a)?.n ?? 0);
+  const [{ n: snapshotSize }] = await wh.query<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM ${snapshots} WHERE sync = ${name}`,
+  );
+  const removes = count('remove');
+  const deletePercent = snapshotSize > 0 ? (removes / Number(snapshotSize)) * 100 : 0;
+  let refusal: string | null = null;
+  if (sync.mode === 'mirror' && deletePercent > sync.maxDeletePercent && !force) {
+    refusal =
+      `sync ${sync.name} would remove ${removes} of ${snapshotSize} audience members (${deletePercent.toFixed(1)}%), ` +
+      `more than maxDeletePercent ${sync.maxDeletePercent}%; check the source, then run again with --force`;
+  }
+  const sampleRows = await wh.query<{ _tp_action: PlanAction; _tp_key: string; _tp_payload: string }>(
+    `SELECT _tp_action, _tp_key, _tp_payload FROM (SELECT p.*, ROW_NUMBER() OVER (PARTITION BY _tp_action ORDER BY _tp_key) AS rn
+     FROM ${planTable} p) x WHERE rn <= 3 ORDER BY _tp_action, _tp_key`,
+  );
+  const samples = sampleRows.map((r) => ({
+    action: r._tp_action,
+    key: r._tp_key,
+    row: stripKey(JSON.parse(r._tp_payload)),
+  }));
+  let watermark: Date | null = null;
+  if (sync.mode === 'append') {
+    const [w] = await wh.query<{ w: string | null }>(
+      `SELECT MAX(s.${d.col(sync.timeColumn)}) AS w FROM (${sourceSql}) s JOIN ${planTable} p ON p._tp_key = s._tp_key`,
+    );
+    watermark = w?.w ? new Date(w.w) : null;
+  }
+  return {
+    sync: sync.name,
+    mode: sync.mode,
+    adds: count('add'),
+    changes: count('change'),
+    removes,
+    sends: count('send'),
+    total: counts.reduce((sum, c) => sum + Number(c.n), 0),
+    snapshotSize: Number(snapshotSize),
+    deletePercent,
+    refusal,
+    samples,
+    since,
+    watermark,
+    purposes,
+    sourceSql,
+    planTable,
+  };
+}
+
+/** The executor's stream: each planned row joined back to its source row (removes carry the snapshot payload). */
+export function planRowsSql(summary: PlanSummary): string {
+  return `SELECT p._tp_action AS _tp_action, p._tp_key AS _tp_pkey, p._tp_hash AS _tp_hash,
+    CASE WHEN p._tp_action = 'remove' THEN p._tp_payload END AS _tp_removed, src.*
+    FROM ${summary.planTable} p LEFT JOIN (${summary.sourceSql}) src ON src._tp_key = p._tp_key
+    ORDER BY p._tp_action, p._tp_key`;
+}
+
+export function stripKey(row: Record<string, unknown>): Record<string, unknown> {
+  const { _tp_key: _omit, ...rest } = row;
+  return rest;
+}
