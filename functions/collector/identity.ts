@@ -1,0 +1,119 @@
+/**
+ * First-party identity: the server-set, HttpOnly id cookie (like server-side GTM's FPID). A cookie set by the
+ * server in a first-party response escapes Safari ITP's 7-day cap on script-set cookies. The id is read back and
+ * preferred over ids the client sends, created when absent, and neither read nor written without analytics
+ * consent (DESIGN.md, principle 5: a cookieless ping keeps no identifiers).
+ */
+import { randomBytes } from 'node:crypto';
+import { getDomain } from 'tldts';
+import type { Consent } from '../../src/core/event';
+
+/** Chrome caps cookie lifetime at 400 days (RFC 6265bis); a longer Max-Age is silently shortened. */
+export const MAX_COOKIE_DAYS = 400;
+
+/** Ids this server issues: 16 random bytes (128 bits), base64url, 22 characters. */
+export function newFirstPartyId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * What a cookie value must look like to be trusted as our id: URL-safe and long enough to be ours (older or
+ * hand-made values that are not are replaced with a fresh id).
+ */
+const ID_SHAPE = /^[A-Za-z0-9_-]{22,64}$/;
+
+export function isFirstPartyId(value: unknown): value is string {
+  return typeof value === 'string' && ID_SHAPE.test(value);
+}
+
+export interface IdentityInput {
+  /** Value of the id cookie on the request, if any. */
+  cookieValue: string | null | undefined;
+  /** anonymous_id the client sent (Segment anonymousId, SDK id); adopted only when no cookie can be trusted. */
+  clientAnonymousId: string | null | undefined;
+  consent: Pick<Consent, 'analytics'>;
+  /** Request time (kept for id rotation policies; ids do not encode it). */
+  now: Date;
+  /** Id to issue when one is created (so events of one request share it); random when absent. */
+  newId?: string;
+}
+
+export interface IdentityResult {
+  anonymousId: string | null;
+  /** Send a Set-Cookie with `anonymousId`: on creation, and on reuse to slide the expiry forward. */
+  setCookie: boolean;
+  /** Where the id came from: the cookie, the client's own id (adopted), or newly created. */
+  source: 'cookie' | 'client' | 'new' | null;
+}
+
+/**
+ * | Analytics consent | Id cookie on request | Client id         | Result                                        |
+ * |-------------------|----------------------|-------------------|-----------------------------------------------|
+ * | no                | any                  | any               | no id, no cookie (the caller deletes old ones) |
+ * | yes               | valid                | any               | the cookie's id, cookie refreshed              |
+ * | yes               | absent or invalid    | id-shaped         | the client's id, now also set as the cookie    |
+ * | yes               | absent or invalid    | absent or other   | a new id (or `newId`), cookie set              |
+ * The cookie wins over the client id: the client's is script-set and may be capped or reset by the browser,
+ * while the server-set cookie is the longer-lived first-party id. Adopting an id-shaped client id (22-64
+ * URL-safe characters, e.g. a UUID) on the first hit keeps that visitor's earlier events joined to later ones.
+ */
+export function resolveIdentity(input: IdentityInput): IdentityResult {
+  if (!input.consent.analytics) return { anonymousId: null, setCookie: false, source: null };
+  if (isFirstPartyId(input.cookieValue)) return { anonymousId: input.cookieValue, setCookie: true, source: 'cookie' };
+  if (isFirstPartyId(input.clientAnonymousId)) {
+    return { anonymousId: input.clientAnonymousId, setCookie: true, source: 'client' };
+  }
+  const id = isFirstPartyId(input.newId) ? input.newId : newFirstPartyId();
+  return { anonymousId: id, setCookie: true, source: 'new' };
+}
+
+export interface IdCookieOptions {
+  name: string;
+  /** Registrable domain for the cookie (e.g. example.com). Unset: host-only cookie. */
+  domain?: string | null;
+  /** Lifetime; capped at 400 days. 0 builds a cookie that deletes the id. */
+  maxAgeDays: number;
+  /** Off only for plain-http local development (browsers drop Secure cookies on http). */
+  secure: boolean;
+}
+
+const COOKIE_NAME = /^[A-Za-z0-9_-]+$/;
+const DOMAIN = /^[a-z0-9.-]+$/;
+
+/**
+ * The `Set-Cookie` header value for the id: `HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=…`, `Domain` only
+ * when configured. With `maxAgeDays` 0 (or via `buildIdDeleteCookie`) the cookie deletes the id (`Max-Age=0`),
+ * used when analytics consent is withdrawn. Throws on a name, value or domain that would break the header.
+ */
+export function buildIdCookie(value: string, options: IdCookieOptions): string {
+  if (!COOKIE_NAME.test(options.name)) throw new Error(`cookie name ${JSON.stringify(options.name)} is not a token`);
+  const deleting = options.maxAgeDays <= 0;
+  if (!deleting && !isFirstPartyId(value)) throw new Error('cookie value is not a first-party id');
+  const maxAge = deleting ? 0 : Math.min(Math.floor(options.maxAgeDays), MAX_COOKIE_DAYS) * 86400;
+  const parts = [`${options.name}=${deleting ? '' : value}`, 'HttpOnly'];
+  if (options.secure) parts.push('Secure');
+  parts.push('SameSite=Lax', 'Path=/', `Max-Age=${maxAge}`);
+  // Old clients ignore Max-Age=0; an Expires in the past deletes the cookie there too.
+  if (deleting) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+  if (options.domain) {
+    const domain = options.domain.trim().replace(/^\./, '').toLowerCase();
+    if (!DOMAIN.test(domain)) throw new Error(`cookie domain ${JSON.stringify(options.domain)} is not a host name`);
+    parts.push(`Domain=${domain}`);
+  }
+  return parts.join('; ');
+}
+
+/** The `Set-Cookie` value that removes the id cookie (same name, domain and path as when it was set). */
+export function buildIdDeleteCookie(options: Omit<IdCookieOptions, 'maxAgeDays'>): string {
+  return buildIdCookie('', { ...options, maxAgeDays: 0 });
+}
+
+/**
+ * Registrable domain (eTLD+1) of a host, using the Public Suffix List including private suffixes, the way
+ * browsers decide where a cookie may be set: www.shop.example.co.uk → example.co.uk; IPs and localhost → null.
+ */
+export function registrableDomain(host: string | null | undefined): string | null {
+  if (typeof host !== 'string' || host.trim() === '') return null;
+  const h = host.trim().replace(/^\./, '').replace(/:\d+$/, '').toLowerCase();
+  return getDomain(h, { allowPrivateDomains: true }) ?? null;
+}
