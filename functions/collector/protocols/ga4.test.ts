@@ -213,6 +213,11 @@ describe('parseGa4: event ids', () => {
     expect(at('2026-11-22T12:00:00.000Z')).not.toBe(at('2026-11-22T12:00:01.000Z'));
   });
 
+  it('keeps ids distinct when a URL-level ep.event_id applies to several lines', () => {
+    const ids = hit(`${BASE}&ep.event_id=shared`, 'en=a\nen=b\nen=c').events.map((e) => e.event.event_id);
+    expect(ids).toEqual(['shared', 'shared#1', 'shared#2']);
+  });
+
   it('quarantines an over-long ep.event_id', () => {
     const e = hit(`${BASE}&en=x&ep.event_id=${'a'.repeat(201)}`).events[0];
     expect(e.error).toBe('ep.event_id over 200 chars');

@@ -87,6 +87,14 @@ export function parseGa4(req: Ga4Request): Ga4ParseResult {
       : lines.map((l, i) => ({ params: merge(url, new URLSearchParams(l)), line: i, raw: l }));
 
   const events = hits.map((h) => parseHit(h.params, h.line, h.raw, tid, req.receivedAt));
+  // An ep.event_id in the URL applies to every line of a batch; the dedup key must not merge distinct events,
+  // so a repeat within one request gets its line number appended (the first keeps the site's id for Meta).
+  const seen = new Set<string>();
+  events.forEach((e, i) => {
+    const id = e.event.event_id as string;
+    if (seen.has(id)) e.event.event_id = `${id.slice(0, MAX_ID_LENGTH - 8)}#${hits[i].line}`;
+    seen.add(e.event.event_id as string);
+  });
   const debug = hits.some((h) => isDebug(h.params));
   return { measurementId: tid, events, debug };
 }
