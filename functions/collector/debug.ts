@@ -38,7 +38,9 @@ function sameToken(given: string, expected: string): boolean {
 function tokenFrom(req: FastifyRequest): string | null {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-  const body = req.body as { token?: unknown } | string | undefined;
+  // the collector reads every body as bytes (its own parser); a bare fastify app hands over JSON or text
+  const raw = req.body as { token?: unknown } | string | Buffer | undefined;
+  const body = Buffer.isBuffer(raw) ? raw.toString('utf8') : raw;
   if (body && typeof body === 'object' && typeof body.token === 'string') return body.token;
   if (typeof body === 'string') {
     try {
