@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseConfig } from '../../../src/core/config';
+import { normalizeConsent } from '../../../src/core/consent';
 import { BadRequestError } from '../../../src/core/errors';
 import { parseGa4, type Ga4Request } from './ga4';
 import { structuralProblems } from './testing';
@@ -115,6 +117,16 @@ describe('parseGa4: captured hits', () => {
     const [e] = parseGa4(fixture('consent_denied.json')).events;
     expect(e.consent).toEqual({ gcs: 'G100', gcd: '13p3p3p2p5l1', npa: '1', dma: '1', dmaCps: '-' });
     expect(e.event.context?.page?.path).toBe('/fr/panier');
+  });
+
+  it('hands consent.ts signals that decode to the state the hits declare', () => {
+    const policy = parseConfig({}, { cwd: '/nonexistent' }).consent;
+    const decide = (name: string) => {
+      const c = normalizeConsent(parseGa4(fixture(name)).events[0].consent, { country: 'FR', policy });
+      return [c.analytics, c.ads, c.ad_user_data, c.ad_personalization, c.source];
+    };
+    expect(decide('consent_granted.json')).toEqual([true, true, true, true, 'gcm']);
+    expect(decide('consent_denied.json')).toEqual([false, false, false, false, 'gcm']);
   });
 
   it('parses an ecommerce purchase with items, transaction id, value and currency', () => {
