@@ -335,12 +335,15 @@ export const PHONE_PLACEHOLDER = '[phone]';
  * digit groups. Bare digit runs are kept: order ids and epoch timestamps look the same, and phone numbers in
  * free text are rarely written without separators (identifier keys such as `phone` are handled by key).
  * A run glued to a word or a dash (`INV-2026-000123`) is an id, not a phone number.
+ * Every repetition is bounded (local part ≤ 128, twice RFC 5321's 64; labels ≤ 63; phone runs ≤ 26
+ * characters) and runs start only at their first character, so the scan stays linear on hostile input such as
+ * 32 KB of letters or of `1 1 1 …`.
  */
 const SCAN = new RegExp(
   [
     String.raw`(?<keep>\b\d{4}-\d{2}-\d{2}(?!\d)(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?|\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)`,
-    String.raw`(?<email>[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})`,
-    String.raw`(?<phone>(?<![\w+/-])(?:\+|\(\+?)?\d[\d\s().-]{5,}\d(?!\w))`,
+    String.raw`(?<email>(?<![A-Za-z0-9._%+'-])[A-Za-z0-9._%+'-]{1,128}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24})`,
+    String.raw`(?<phone>(?<![\w+/-])(?:\+|\(\+?)?\d[\d\s().-]{5,24}\d(?!\w))`,
   ].join('|'),
   'g',
 );
