@@ -167,8 +167,8 @@ function parseItem(item: unknown, call: EventType | null, env: ItemEnv, where: s
   const shared = env.shared;
   let ctxIn: unknown = item.context;
   if (shared && isPlainObject(shared.context)) {
-    ctxIn = item.context === undefined || item.context === null ? shared.context : ctxIn;
-    if (isPlainObject(item.context)) ctxIn = { ...shared.context, ...item.context };
+    if (item.context === undefined || item.context === null) ctxIn = shared.context;
+    else if (isPlainObject(item.context)) ctxIn = { ...shared.context, ...item.context };
   }
   let ctx: Record<string, unknown> = {};
   if (isPlainObject(ctxIn)) ctx = ctxIn;
