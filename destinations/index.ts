@@ -1,5 +1,6 @@
 /** The destination registry: every destination by name, for the sync config loader and the CLI. */
 import type { Destination } from '../src/core/destination';
+import { ga4Mp } from './ga4-mp';
 import { metaAudiences } from './meta-audiences';
 import { metaCapi } from './meta-capi';
 import { webhook } from './webhook';
@@ -8,7 +9,7 @@ import { webhook } from './webhook';
  * Each destination has its own config type; the registry holds them behind the common interface. Callers parse
  * the config with the destination's own `configSchema` before `send`, which keeps the pairing sound.
  */
-export const destinations = [metaCapi, metaAudiences, webhook] as unknown as Destination<unknown>[];
+export const destinations = [metaCapi, metaAudiences, ga4Mp, webhook] as unknown as Destination<unknown>[];
 
 const byName = new Map(destinations.map((d) => [d.name, d]));
 

@@ -5,3 +5,4 @@
 export { startFakeServer, type FakeServer, type FakeResponse, type RecordedRequest, type FakeServerOptions } from './server';
 export { startFakeMeta, type FakeMeta, type FakeMetaOptions } from './meta';
 export { startFakeWebhook, type FakeWebhook, type FakeWebhookOptions } from './webhook';
+export { startFakeGa4, type FakeGa4, type FakeGa4Options, type CollectedEvent } from './ga4';
