@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { parseConfig } from './config';
 import {
   allows,
@@ -244,5 +245,57 @@ describe('policy', () => {
     expect(consentBasis(tcf)).toBe('tcf:analytics+ads;tcf755=1');
     const gpc = normalizeConsent({ gcs: 'G111', gpc: true }, { country: 'US', policy });
     expect(consentBasis(gpc, ['ads'])).toBe('gcm:none;gpc');
+  });
+});
+
+describe('properties', () => {
+  const bool = fc.option(fc.boolean(), { nil: undefined });
+  const gcdLetter = fc.constantFrom(...'0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_'.split(''));
+  const gcd = fc.oneof(
+    fc.string(),
+    fc.tuple(gcdLetter, gcdLetter, gcdLetter, gcdLetter).map(([a, b, c, d]) => `13${a}3${b}3${c}3${d}5`),
+  );
+  const signals = fc.record(
+    {
+      explicit: fc.record({ analytics: bool, ads: bool, ad_user_data: bool, ad_personalization: bool }),
+      gcs: fc.oneof(fc.string(), fc.constantFrom('G100', 'G101', 'G110', 'G111')),
+      gcd,
+      npa: fc.constantFrom('0', '1', 'x'),
+      dma: fc.constantFrom('0', '1', ''),
+      tcString: fc.oneof(fc.string(), fc.constantFrom(TC_FULL, TC_NO_P7, TC_NONE, TC_ONLY_P1)),
+      gdprApplies: fc.boolean(),
+      gpc: fc.boolean(),
+    },
+    { requiredKeys: [] },
+  );
+  const country = fc.option(fc.constantFrom('DE', 'US', 'BR', 'gb', ''), { nil: null });
+
+  it('never throws, always yields a valid consent, and GPC never leaves an ads purpose granted', () => {
+    fc.assert(
+      fc.property(signals, country, (s, c) => {
+        const { consent, warnings } = normalizeConsentDetailed(s, { country: c, policy });
+        expect(consentSchema.safeParse(consent).success).toBe(true);
+        expect(Array.isArray(warnings)).toBe(true);
+        if (s.gpc)
+          expect([consent.ads, consent.ad_user_data, consent.ad_personalization]).toEqual([false, false, false]);
+        if (s.npa === '1' && !s.explicit?.ad_personalization && !consent.tcf) {
+          expect(consent.ad_personalization).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('explicit booleans always win for the purposes they name', () => {
+    fc.assert(
+      fc.property(signals, country, (s, c) => {
+        const consent = normalizeConsent({ ...s, gpc: false }, { country: c, policy });
+        for (const p of ['analytics', 'ads', 'ad_user_data', 'ad_personalization'] as const) {
+          const v = s.explicit?.[p];
+          if (v !== undefined) expect(consent[p]).toBe(v);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -265,6 +265,8 @@ export function normalizeConsent(signals: ConsentSignals, ctx: ConsentContext): 
  * | nothing                | always allowed (e.g. a CRM upsert under its own legal basis) |
  *
  * Sending user data or building audiences for ads is an ads use first, so both sub-purposes imply `ads`.
+ * SQL mirror: `{{ consent_allows(['ad_user_data']) }}` → `(consent_ads and consent_ad_user_data)`; an empty list
+ * → `true`. Each purpose `p` is the boolean column `consent_<p>`; NULL counts as not granted (`coalesce(col, false)`).
  */
 export function purposesFor(destinationPurposes: readonly ConsentPurpose[] | null | undefined): ConsentPurpose[] {
   const wanted = new Set<ConsentPurpose>(destinationPurposes ?? []);
