@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { ENV_MAP, parseConfig } from '../../src/core/config';
 import { eventAttributes, type CanonicalEvent } from '../../src/core/event';
 import { RAW_COLUMNS } from '../../src/warehouse/types';
@@ -87,6 +88,11 @@ function evaluate(tf: TfDir, value: unknown): unknown {
 function evaluateAll(tf: TfDir, value: unknown): unknown {
   if (Array.isArray(value)) return value.map((v) => evaluateAll(tf, v));
   return evaluate(tf, value);
+}
+
+/** What a Cloud Run container runs: command (replacing the image ENTRYPOINT) followed by args. */
+function commandLine(c: Body): string[] {
+  return [...(evaluateAll(mod, c.command) as string[]), ...(evaluateAll(mod, c.args) as string[])];
 }
 
 /** Config defaults as the app computes them, without any tagpipe.yaml or environment. */
@@ -477,9 +483,14 @@ describe('secrets', () => {
       ),
     );
     for (const r of secretRefs) expect(declared.has(r.split('.')[1])).toBe(true);
-    // Nothing names a secret by a literal id.
+    // Nothing names a secret by a literal id: env refs and volumes go through a secret resource (or the
+    // dynamic block's map of them).
     for (const e of [...mod.files.values()].flatMap((d) => entries(d))) {
-      if (e.key === 'secret_key_ref') for (const r of e.value as Body[]) expect(String(r.secret)).toContain('${');
+      if (e.key === 'secret' && typeof e.value === 'string') {
+        expect(e.value).toMatch(
+          /^\$\{(google_secret_manager_secret\.[a-z_]+(\[[^\]]+\])?\.(secret_id|id)|env\.value)\}$/,
+        );
+      }
     }
   });
 
@@ -557,7 +568,7 @@ describe('workloads', () => {
     const svc = resource(mod, 'google_cloud_run_v2_service.collector');
     expect(svc.ingress).toBe('INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER');
     const c = container(svc, 'service');
-    expect(evaluateAll(mod, c.args)).toEqual(['node', 'dist/src/cli/main.js', 'collect']);
+    expect(commandLine(c)).toEqual(['node', 'dist/src/cli/main.js', 'collect']);
     expect(block(block(c, 'startup_probe'), 'http_get').path).toBe('/healthz');
     expect(block(block(c, 'liveness_probe'), 'http_get').path).toBe('/healthz');
     const scaling = block(block(svc, 'template'), 'scaling');
@@ -621,7 +632,7 @@ describe('workloads', () => {
     };
     for (const w of cloudRunWorkloads(mod).filter((x) => x.key in expectedArgs)) {
       const c = container(w.body, w.kind);
-      expect(evaluateAll(mod, c.args)).toEqual(expectedArgs[w.key]);
+      expect(commandLine(c)).toEqual(expectedArgs[w.key]);
       const { plain } = containerEnv(mod, c);
       expect(evaluate(mod, plain.TAGPIPE_CONFIG)).toBe('/etc/tagpipe/tagpipe.yaml');
       for (const name of Object.keys(plain)) expect([...Object.keys(ENV_MAP), 'TAGPIPE_CONFIG']).toContain(name);
@@ -634,6 +645,28 @@ describe('workloads', () => {
       expect(secret.secret).toBe('${google_secret_manager_secret.sync_config.secret_id}');
       expect(block(secret, 'items').path).toBe('${local.config_file}');
     }
+  });
+
+  test('the datasets for dbt custom schemas are the ones the dbt project builds', () => {
+    const project = YAML.parse(fs.readFileSync(path.join(ROOT, 'sql', 'dbt_project.yml'), 'utf8')) as Body;
+    const schemas = new Set(
+      entries(project)
+        .filter((e) => e.key === '+schema' || e.key === 'schema')
+        .map((e) => String(e.value)),
+    );
+    expect(schemas.size).toBeGreaterThan(0);
+    // dbt's default generate_schema_name writes custom schemas to <target dataset>_<schema>.
+    const macros = path.join(ROOT, 'sql', 'macros');
+    const overridden =
+      fs.existsSync(macros) &&
+      fs.readdirSync(macros, { recursive: true }).some((f) => {
+        const file = path.join(macros, String(f));
+        return fs.statSync(file).isFile() && fs.readFileSync(file, 'utf8').includes('macro generate_schema_name');
+      });
+    expect(overridden).toBe(false);
+    expect(new Set(variableDefault(mod, 'model_dataset_suffixes') as string[])).toEqual(
+      new Set([...schemas].map((s) => `_${s}`)),
+    );
   });
 
   test('the models job sets the dbt prod profile variables', () => {

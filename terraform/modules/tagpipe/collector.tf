@@ -54,8 +54,9 @@ resource "google_cloud_run_v2_service" "collector" {
     }
 
     containers {
-      image = var.app_image
-      args  = concat(local.cli, ["collect"])
+      image   = var.app_image
+      command = local.cli
+      args    = ["collect"]
 
       ports {
         container_port = 8080

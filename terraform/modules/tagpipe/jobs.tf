@@ -88,8 +88,9 @@ resource "google_cloud_run_v2_job" "batch_sync" {
       max_retries = 0
 
       containers {
-        image = var.app_image
-        args  = concat(local.cli, ["sync", "run", "--due"])
+        image   = var.app_image
+        command = local.cli
+        args    = ["sync", "run", "--due"]
 
         resources {
           limits = {

@@ -26,7 +26,8 @@ locals {
   config_file = "tagpipe.yaml"
   config_path = "${local.config_dir}/${local.config_file}"
 
-  # Entry commands of the one app image (Dockerfile). The image's working directory is /app.
+  # Entrypoint of the one app image (Dockerfile, working directory /app); each workload passes its subcommand
+  # as args.
   cli = ["node", "dist/src/cli/main.js"]
 
   apis = toset([

@@ -22,8 +22,9 @@ resource "google_cloud_run_v2_service" "stream_sync" {
     }
 
     containers {
-      image = var.app_image
-      args  = concat(local.cli, ["stream-sync"])
+      image   = var.app_image
+      command = local.cli
+      args    = ["stream-sync"]
 
       ports {
         container_port = 8080
