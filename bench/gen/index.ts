@@ -196,9 +196,10 @@ function session(
   const gclid = utm?.source === 'google' ? `Cj0K${hex(rng, 20)}` : null;
   const fbclid = utm?.source === 'facebook' ? `IwAR${hex(rng, 20)}` : null;
   const ip = cookieless ? null : `203.0.${Math.floor(rng() * 255)}.0`;
-  let t = windowStartMs + Math.floor(rng() * windowMs * 0.98);
+  let t = windowStartMs + Math.floor(rng() * windowMs * 0.95);
+  const windowEnd = windowStartMs + windowMs;
   const sid = String(Math.floor(t / 1000));
-  const late = rng() < 0.02; // offline flush: received (and published) hours after the client time
+  const late = rng() < 0.02;
   const lateMs = late ? 3_600_000 * (2 + Math.floor(rng() * 46)) : 0;
   const loginAt = p.registered && !cookieless && (kiosk || rng() < 0.6) ? 1 + Math.floor(rng() * 3) : -1;
   const events: Emitted[] = [];
@@ -211,8 +212,9 @@ function session(
     traits: Record<string, unknown> = {},
   ) => {
     const pagePath = (properties.path as string | undefined) ?? pick(rng, PAGES);
-    const ts = new Date(t);
-    const received = new Date(t + 40 + lateMs);
+    // A late event was recorded offline and flushed later: its client time lies hours before its receipt.
+    const ts = new Date(t - lateMs);
+    const received = new Date(t + 40);
     const ev: CanonicalEvent = {
       event_id: `e-${seed}-${batch}-${s}-${n++}`,
       type,
@@ -248,7 +250,7 @@ function session(
       identifiers: loggedIn && !cookieless ? { email_sha256: sha256(p.email) } : {},
       schema_version: 1,
     };
-    events.push({ event: ev, publishMs: received.getTime() + 10 + Math.floor(rng() * 200) });
+    events.push({ event: ev, publishMs: Math.min(windowEnd - 1, received.getTime() + 10 + Math.floor(rng() * 200)) });
     // Inside a visit events are seconds to minutes apart; now and then a 40-minute pause (a new inactivity session).
     t += rng() < 0.03 ? 40 * 60_000 : 2_000 + Math.floor(rng() * 180_000);
   };
@@ -408,7 +410,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
         if (event.event === 'purchase') txIds.add(String(event.properties.transaction_id));
         if (rowRng() < 0.05) {
           // At-least-once delivery: the same event published again seconds to hours later.
-          row(event, publishMs + 1_000 + Math.floor(rowRng() * 6 * 3_600_000));
+          // Kept inside the batch window: a batch is what was published before the next run.
+          row(event, Math.min(windowStart + windowMs - 1, publishMs + 1_000 + Math.floor(rowRng() * 6 * 3_600_000)));
           manifest.duplicateRows++;
         }
         if (event.user_id) {
