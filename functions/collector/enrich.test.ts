@@ -27,8 +27,6 @@ describe('parseUserAgent', () => {
       'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
     expect(parseUserAgent(ua)).toEqual({
       type: 'desktop',
-      vendor: null,
-      model: null,
       browser: 'Chrome',
       browser_version: '131.0.0.0',
       os: 'Windows',
@@ -44,18 +42,11 @@ describe('parseUserAgent', () => {
     expect(parseUserAgent('curl/8.5.0').is_bot).toBe(true);
   });
 
-  it('gives nulls for empty input', () => {
-    expect(parseUserAgent('')).toEqual({
-      type: null,
-      vendor: null,
-      model: null,
-      browser: null,
-      browser_version: null,
-      os: null,
-      os_version: null,
-      is_bot: false,
-    });
-    expect(parseUserAgent(null).type).toBeNull();
+  it('returns only what it recognised, so SDK-sent device fields survive a merge', () => {
+    expect(parseUserAgent('')).toEqual({ is_bot: false });
+    expect(parseUserAgent(null)).toEqual({ is_bot: false });
+    const sdk = { type: 'ios', model: 'iPhone14,2', vendor: 'Apple' };
+    expect({ ...sdk, ...parseUserAgent('MyShop/5.2 (build 311) CFNetwork/1494.0.7 Darwin/23.4.0') }).toMatchObject(sdk);
   });
 });
 

@@ -17,37 +17,34 @@ export type Campaign = NonNullable<EventContext['campaign']>;
 /** Longest User-Agent parsed; real ones are under 1 KB and ua-parser's regexes are linear in the input. */
 const MAX_UA_CHARS = 2048;
 
+/** App HTTP stacks (CFNetwork, Dalvik) reveal a mobile OS but no browser or device type: not a desktop. */
+const MOBILE_OS = new Set(['iOS', 'Android', 'HarmonyOS', 'iPadOS']);
+
 /**
  * Device, browser and OS from a User-Agent (ua-parser-js v1, MIT). ua-parser reports no device type for
- * desktops, so a known browser without one is `desktop`; crawlers (isbot) are `bot` with `is_bot: true`.
+ * desktops, so a known browser without one is `desktop`; crawlers (isbot) are `bot`. Only what was recognised is
+ * returned (plus `is_bot`), so the result can be merged over device fields an app SDK sent without erasing them.
  */
 export function parseUserAgent(ua: string | null | undefined): Device {
-  if (typeof ua !== 'string' || ua.trim() === '') {
-    return {
-      type: null,
-      vendor: null,
-      model: null,
-      browser: null,
-      browser_version: null,
-      os: null,
-      os_version: null,
-      is_bot: false,
-    };
-  }
+  if (typeof ua !== 'string' || ua.trim() === '') return { is_bot: false };
   const input = ua.slice(0, MAX_UA_CHARS);
   const r = new UAParser(input).getResult();
   const bot = isbot(input);
-  const type = bot ? 'bot' : (r.device.type ?? (r.browser.name || r.os.name ? 'desktop' : null));
-  return {
-    type,
-    vendor: r.device.vendor ?? null,
-    model: r.device.model ?? null,
-    browser: r.browser.name ?? null,
-    browser_version: r.browser.version ?? null,
-    os: r.os.name ?? null,
-    os_version: r.os.version ?? null,
-    is_bot: bot,
+  const found: Device = {
+    type: bot ? 'bot' : (r.device.type ?? (r.browser.name && !MOBILE_OS.has(r.os.name ?? '') ? 'desktop' : undefined)),
+    vendor: r.device.vendor,
+    model: r.device.model,
+    browser: r.browser.name,
+    browser_version: r.browser.version,
+    os: r.os.name,
+    os_version: r.os.version,
   };
+  const out: Device = {};
+  for (const [key, value] of Object.entries(found) as Array<[keyof Device, string | undefined]>) {
+    if (typeof value === 'string' && value !== '') (out as Record<string, unknown>)[key] = value;
+  }
+  out.is_bot = bot;
+  return out;
 }
 
 /** Strips a port (`1.2.3.4:80`, `[::1]:443`) and an IPv6 zone id, as proxies sometimes pass them on. */
