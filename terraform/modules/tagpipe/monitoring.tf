@@ -40,6 +40,20 @@ resource "google_monitoring_notification_channel" "email" {
   depends_on = [google_project_service.apis]
 }
 
+# One log entry per collected hit adds up (see docs/deploy.md, costs); the app's own warnings and errors stay.
+resource "google_logging_project_exclusion" "collector_requests" {
+  count = var.exclude_collector_request_logs ? 1 : 0
+
+  project     = var.project_id
+  name        = "${local.prefix}-collector-request-logs"
+  description = "Per-request logs of the tagpipe collector (metrics keep the request counts)."
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${local.collector_name}\"",
+    "log_id(\"run.googleapis.com/requests\")",
+  ])
+}
+
 resource "google_logging_metric" "publish_errors" {
   project     = var.project_id
   name        = "${local.prefix}-collector-publish-errors"

@@ -14,7 +14,7 @@ resource "google_pubsub_topic" "events" {
   project                    = var.project_id
   name                       = var.topic_events
   labels                     = local.labels
-  message_retention_duration = var.message_retention_duration
+  message_retention_duration = var.topic_message_retention_duration
 
   depends_on = [google_project_service.apis]
 }
@@ -23,7 +23,7 @@ resource "google_pubsub_topic" "invalid" {
   project                    = var.project_id
   name                       = var.topic_invalid
   labels                     = local.labels
-  message_retention_duration = var.message_retention_duration
+  message_retention_duration = var.topic_message_retention_duration
 
   depends_on = [google_project_service.apis]
 }
@@ -34,7 +34,7 @@ resource "google_pubsub_topic" "dead_letter" {
   project                    = var.project_id
   name                       = "${each.value}-dead-letter"
   labels                     = local.labels
-  message_retention_duration = var.message_retention_duration
+  message_retention_duration = var.topic_message_retention_duration
 
   depends_on = [google_project_service.apis]
 }

@@ -238,13 +238,24 @@ variable "topic_invalid" {
 }
 
 variable "message_retention_duration" {
-  description = "How long the topics and subscriptions keep messages, so a BigQuery outage or a bad deploy loses nothing (Pub/Sub allows up to 31 days on topics, 7 on subscriptions)."
+  description = "How long subscriptions keep unacknowledged messages, so a BigQuery or destination outage loses nothing (Pub/Sub's maximum is 7 days; unacknowledged messages are not billed for storage)."
   type        = string
   default     = "604800s"
 
   validation {
     condition     = can(regex("^[0-9]+s$", var.message_retention_duration)) && tonumber(trimsuffix(var.message_retention_duration, "s")) >= 600 && tonumber(trimsuffix(var.message_retention_duration, "s")) <= 604800
     error_message = "message_retention_duration must be seconds like 604800s, between 600s and 604800s."
+  }
+}
+
+variable "topic_message_retention_duration" {
+  description = "How long the topics keep every published message (acknowledged or not) for replay with seek after a bad deploy. Billed as Pub/Sub storage, so it grows with volume."
+  type        = string
+  default     = "86400s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.topic_message_retention_duration)) && tonumber(trimsuffix(var.topic_message_retention_duration, "s")) >= 600 && tonumber(trimsuffix(var.topic_message_retention_duration, "s")) <= 2678400
+    error_message = "topic_message_retention_duration must be seconds like 86400s, between 600s and 2678400s (31 days)."
   }
 }
 
@@ -372,9 +383,9 @@ variable "raw_partition_expiration_days" {
 }
 
 variable "raw_clustering_fields" {
-  description = "Clustering columns for the raw tables (JSON columns cannot be clustered). Empty = none."
+  description = "Clustering columns for the raw tables (JSON columns cannot be clustered). publish_time lets the models' incremental reads (a few hours below the high-water mark) skip most of each day partition."
   type        = list(string)
-  default     = []
+  default     = ["publish_time"]
 
   validation {
     condition     = length(var.raw_clustering_fields) <= 4 && alltrue([for f in var.raw_clustering_fields : contains(["subscription_name", "message_id", "publish_time"], f)])
@@ -552,4 +563,10 @@ variable "collector_spool_max_bytes" {
     condition     = var.collector_spool_max_bytes >= 1048576
     error_message = "collector_spool_max_bytes must be at least 1 MiB."
   }
+}
+
+variable "exclude_collector_request_logs" {
+  description = "Exclude the collector's per-request Cloud Run logs from the _Default log bucket. At high volume they are the largest logging cost; the 5xx alert and dashboard use metrics, not these logs."
+  type        = bool
+  default     = false
 }
