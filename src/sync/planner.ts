@@ -89,7 +89,7 @@ async function sourceColumns(ctx: PlanContext, dataset: string, table: string): 
       ? `SELECT column_name FROM information_schema.columns WHERE table_schema = ${d.str(dataset)} AND table_name = ${d.str(
           table,
         )} ORDER BY ordinal_position`
-      : `SELECT column_name FROM ${d.dataset(dataset).replace(/`$/, '')}.INFORMATION_SCHEMA.COLUMNS\` WHERE table_name = ${d.str(
+      : `SELECT column_name FROM ${d.dataset(dataset)}.INFORMATION_SCHEMA.COLUMNS WHERE table_name = ${d.str(
           table,
         )} ORDER BY ordinal_position`;
   const rows = await wh.query<{ column_name: string }>(sql);

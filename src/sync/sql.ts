@@ -33,8 +33,7 @@ export function dialectFor(warehouse: Warehouse): Dialect {
     dataset: (name) => {
       // BigQuery datasets live in a project: reuse the adapter's qualification and drop the table part.
       if (duck) return q(name);
-      const full = warehouse.table(name, '__x');
-      return full.replace(/\.`?__x`?$/, '').replace(/`__x`$/, '');
+      return warehouse.table(name, '__x').replace(/\.`__x`$/, '');
     },
     str: (value) => `'${value.replace(/\\/g, duck ? '\\' : '\\\\').replace(/'/g, duck ? "''" : "\\'")}'`,
     ts: (value) => `TIMESTAMP '${value.toISOString().replace('T', ' ').replace('Z', '')}'`,

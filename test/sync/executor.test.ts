@@ -29,7 +29,8 @@ afterEach(async () => {
   await wh.close();
 });
 
-const conv = (over: Record<string, unknown> = {}) => syncDef({ name: 'conv', mode: 'append', source: 'conversions', ...over });
+const conv = (over: Record<string, unknown> = {}) =>
+  syncDef({ name: 'conv', mode: 'append', source: 'conversions', ...over });
 
 describe('executor', () => {
   test('fills batches to the record limit, in key order, and records ok per row with consent basis', async () => {
@@ -37,14 +38,24 @@ describe('executor', () => {
     const dest = testDestination({ limits: { maxBatchSize: 4 } });
     const result = await run(wh, conv(), dest, new FakeClock());
     expect(dest.calls.map((c) => c.records.length)).toEqual([4, 4, 2]);
-    expect(dest.calls.flatMap((c) => c.records.map((r) => r.key))).toEqual(Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(6, '0')}`));
+    expect(dest.calls.flatMap((c) => c.records.map((r) => r.key))).toEqual(
+      Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(6, '0')}`),
+    );
     expect(result.stats).toMatchObject({ batches: 3, records: 10, fillRatio: 1 });
     expect(result.run).toMatchObject({ status: 'ok', planned: 10, delivered: 10, requests: 3 });
     const ledger = await ledgerRows(wh, 'conv');
     expect(ledger.filter((r) => r.outcome === 'pending')).toHaveLength(10);
     const ok = ledger.filter((r) => r.outcome === 'ok');
     expect(ok).toHaveLength(10);
-    expect(ok[0]).toMatchObject({ key: 'c000000', event_id: 'e000000', action: 'send', http_status: 200, attempts: 1, consent_basis: 'gcm:ads', request_id: 'req-1' });
+    expect(ok[0]).toMatchObject({
+      key: 'c000000',
+      event_id: 'e000000',
+      action: 'send',
+      http_status: 200,
+      attempts: 1,
+      consent_basis: 'gcm:ads',
+      request_id: 'req-1',
+    });
     // Sent once: a second run has nothing to do.
     expect((await run(wh, conv(), dest, new FakeClock())).run.planned).toBe(0);
   });
@@ -104,7 +115,10 @@ describe('executor', () => {
   test('retryable outcomes back off exponentially and give up after maxAttempts (planned again next run)', async () => {
     await addConversions(wh, 1);
     const clock = new FakeClock();
-    const dest = testDestination({ clock, respond: (rs) => rs.map(() => ({ status: 'retry', reason: 'HTTP 503', httpStatus: 503 })) });
+    const dest = testDestination({
+      clock,
+      respond: (rs) => rs.map(() => ({ status: 'retry', reason: 'HTTP 503', httpStatus: 503 })),
+    });
     const result = await run(wh, conv({ maxAttempts: 4 }), dest, clock);
     expect(dest.calls).toHaveLength(4);
     expect(clock.sleeps).toEqual([100, 200, 400]); // base 100 ms, doubling, jitter pinned to its maximum
@@ -120,7 +134,13 @@ describe('executor', () => {
       limits: { maxBatchSize: 8 },
       respond: (records) =>
         records.some((r) => r.key === bad)
-          ? records.map(() => ({ status: 'rejected', reason: 'Invalid parameter', httpStatus: 400, vendorCode: '100', wholeBatch: true }))
+          ? records.map(() => ({
+              status: 'rejected',
+              reason: 'Invalid parameter',
+              httpStatus: 400,
+              vendorCode: '100',
+              wholeBatch: true,
+            }))
           : records.map(() => ({ status: 'ok', httpStatus: 200 })),
     });
     const result = await run(wh, conv(), dest, new FakeClock());
@@ -138,7 +158,11 @@ describe('executor', () => {
     await addConversions(wh, 3);
     const dest = testDestination({
       respond: (records) =>
-        records.map((r) => (r.key === 'c000001' ? { status: 'rejected', reason: 'value must be positive', httpStatus: 400 } : { status: 'ok' })),
+        records.map((r) =>
+          r.key === 'c000001'
+            ? { status: 'rejected', reason: 'value must be positive', httpStatus: 400 }
+            : { status: 'ok' },
+        ),
     });
     await run(wh, conv(), dest, new FakeClock());
     const ledger = await ledgerRows(wh, 'conv');
@@ -175,7 +199,12 @@ describe('executor', () => {
         return records.map(() => ({ status: response.status === 200 ? 'ok' : 'retry', reason: '' }) as Outcome);
       },
     });
-    const http = createOutboxHttpClient({ outboxDir: localPaths(dir).outbox, sync: 'vip', destination: dest.name, clock });
+    const http = createOutboxHttpClient({
+      outboxDir: localPaths(dir).outbox,
+      sync: 'vip',
+      destination: dest.name,
+      clock,
+    });
     const sync = syncDef({ name: 'vip', mode: 'mirror', source: 'audience_members' });
     const result = await run(wh, sync, dest, clock, { dryRun: true, http });
     expect(result.run).toMatchObject({ dry_run: true, delivered: 3 });
@@ -187,7 +216,9 @@ describe('executor', () => {
       url: 'https://graph.example.com/v1/aud/users?access_token=***',
       headers: { authorization: '***', 'content-type': 'application/json' },
     });
-    const members = await wh.query<{ e: string }>('SELECT email_sha256 AS e FROM marts.audience_members ORDER BY member_key');
+    const members = await wh.query<{ e: string }>(
+      'SELECT email_sha256 AS e FROM marts.audience_members ORDER BY member_key',
+    );
     expect(JSON.parse(outbox[0].body as string)).toEqual({ add: members.map((m) => m.e) });
     expect(fs.readFileSync(path.join(localPaths(dir).outbox, 'vip.jsonl'), 'utf8')).not.toContain('SECRET123');
     // The real sync still has everything to send.
@@ -197,8 +228,8 @@ describe('executor', () => {
 
   test('a destination lacking the capability the mode needs is a config error', async () => {
     const dest = testDestination({ capabilities: ['events'] });
-    await expect(run(wh, syncDef({ name: 'vip', mode: 'mirror', source: 'audience_members' }), dest, new FakeClock())).rejects.toThrow(
-      /mode mirror needs test-dest to support audience_add and audience_remove/,
-    );
+    await expect(
+      run(wh, syncDef({ name: 'vip', mode: 'mirror', source: 'audience_members' }), dest, new FakeClock()),
+    ).rejects.toThrow(/mode mirror needs test-dest to support audience_add and audience_remove/);
   });
 });
