@@ -75,8 +75,8 @@ export async function runDbt(args: string[], options: RunDbtOptions): Promise<Db
   const env: NodeJS.ProcessEnv = {
     ...(options.env ?? process.env),
     TAGPIPE_DATA_DIR: paths.root,
-    TAGPIPE_DBT_TARGET_PATH: targetPath,
-    TAGPIPE_DBT_LOG_PATH: path.join(paths.dbt, 'logs'),
+    DBT_TARGET_PATH: targetPath,
+    DBT_LOG_PATH: path.join(paths.dbt, 'logs'),
     // dbt's own update check and telemetry would reach the network on every run.
     DBT_SEND_ANONYMOUS_USAGE_STATS: 'false',
     DBT_VERSION_CHECK: 'false',

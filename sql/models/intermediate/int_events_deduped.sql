@@ -36,7 +36,9 @@ already_stored as (
 )
 {%- endif %}
 
-select first_messages.*
+select
+    first_messages.*,
+    {{ tp_timestamp_literal(run_started_at) }} as loaded_at
 from first_messages
 {%- if is_incremental() %}
 where not exists (
