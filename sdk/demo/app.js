@@ -8,9 +8,9 @@
   var CURRENCY = 'EUR';
   var PRODUCTS = [
     { id: 'mug-classic', sku: 'MUG-001', name: 'Classic Mug', price: 12.0, category: 'Mugs', icon: '☕', color: '#f4e1c1' },
-    { id: 'mug-espresso', sku: 'MUG-002', name: 'Espresso Cup', price: 9.5, category: 'Mugs', icon: '🫖', color: '#d9e7f5' },
-    { id: 'beans-house', sku: 'BNS-101', name: 'House Beans 250 g', price: 8.9, category: 'Coffee', icon: '🫘', color: '#e6d5c9' },
-    { id: 'filter-v60', sku: 'BRW-210', name: 'Pour-over Dripper', price: 24.0, category: 'Brewing', icon: '🔻', color: '#dcefe3' },
+    { id: 'mug-espresso', sku: 'MUG-002', name: 'Espresso Cup', price: 9.5, category: 'Mugs', icon: '♨', color: '#d9e7f5' },
+    { id: 'beans-house', sku: 'BNS-101', name: 'House Beans 250 g', price: 8.9, category: 'Coffee', icon: '⁂', color: '#e6d5c9' },
+    { id: 'filter-v60', sku: 'BRW-210', name: 'Pour-over Dripper', price: 24.0, category: 'Brewing', icon: '▽', color: '#dcefe3' },
   ];
   var ALL_DENIED = { analytics: false, ads: false, ad_user_data: false, ad_personalization: false };
   var ALL_GRANTED = { analytics: true, ads: true, ad_user_data: true, ad_personalization: true };

@@ -4,6 +4,8 @@
  * snippet racing the async script, credentials and the server's cookie, sendBeacon when leaving the page,
  * the localStorage retry queue across an outage, and the debug page rendering journeys live.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { DebugHub, type Journey } from '../../functions/collector/debug-hub';
@@ -74,8 +76,10 @@ async function recordingCollector() {
 /** What page.evaluate callbacks see (they run in the browser; these tests typecheck without the DOM lib). */
 interface PageGlobals {
   tagpipe: ((...args: unknown[]) => string) & { version?: string };
-  localStorage: { getItem(key: string): string | null };
+  localStorage: { getItem(key: string): string | null; clear(): void };
 }
+
+const README_SHOT = path.resolve(__dirname, '../../docs/img/demo.png');
 
 const seq = (items: Item[]) => items.map((m) => `${m.type}:${m.event ?? m.name ?? ''}`);
 
@@ -121,6 +125,19 @@ describe('tagpipe.js in Chromium', () => {
     expect(order.messageId).toBe(eventId);
     expect(order.properties).toMatchObject({ value: 24, currency: 'EUR', order_id: expect.stringMatching(/^ORD-/) });
     expect(items.find((m) => m.type === 'identify')!.traits).toEqual({ email: 'jane.doe@example.com' });
+    await context.close();
+  });
+
+  it('renders the shop with its consent banner (the README picture, docs/img/demo.png)', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+    const page = await context.newPage();
+    await page.goto(`${collector.url}/demo`);
+    await page.locator('#consent').waitFor({ state: 'visible' });
+    await expect(page.locator('[data-product]').count()).resolves.toBe(4);
+    const target =
+      !fs.existsSync(README_SHOT) || process.env.TAGPIPE_UPDATE_SCREENSHOTS ? README_SHOT : `${ARTIFACTS}/demo.png`;
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    await page.screenshot({ path: target });
     await context.close();
   });
 
