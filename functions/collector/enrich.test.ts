@@ -197,6 +197,23 @@ describe('clickIdsFromUrl', () => {
     );
   });
 
+  it("falls back to the vendors' click-id cookies when the URL has none; the URL wins", () => {
+    const cookies = { _gcl_aw: 'GCL.1700000000.CjwKOld', _uetmsclkid: '_uet5f3eOld', li_fat_id: 'abc-123' };
+    expect(clickIdsFromUrl('https://www.example.com/checkout', { now, cookies })).toEqual({
+      gclid: 'CjwKOld',
+      msclkid: '5f3eOld',
+      li_fat_id: 'abc-123',
+    });
+    expect(clickIdsFromUrl('https://www.example.com/?gclid=New&msclkid=NewMs', { now, cookies })).toEqual({
+      gclid: 'New',
+      msclkid: 'NewMs',
+      li_fat_id: 'abc-123',
+    });
+    expect(
+      clickIdsFromUrl('/', { now, cookies: { _gcl_aw: 'GCL.x.bad', _uetmsclkid: 'nope', li_fat_id: 'a b' } }),
+    ).toEqual({});
+  });
+
   it('ignores values that are not tokens', () => {
     expect(clickIdsFromUrl('https://a.com/?gclid=has%20space&fbclid=&ttclid=ok', { now })).toEqual({ ttclid: 'ok' });
     expect(clickIdsFromUrl('/relative/path?gclid=abc', { now })).toEqual({ gclid: 'abc' });

@@ -187,7 +187,10 @@ export interface ClickIdOptions {
  * - fbc: an existing `_fbc` cookie when it carries the same fbclid (or when the URL has none); otherwise built
  *   as `fb.{subdomainIndex}.{nowMs}.{fbclid}` with fbclid's case preserved, subdomainIndex = labels of the
  *   registrable domain minus 1 (example.com → 1, example.co.uk → 2; 1 when no domain is known);
- * - fbp: the `_fbp` cookie when it has Meta's format.
+ * - fbp: the `_fbp` cookie when it has Meta's format;
+ * - when the URL has none, the ids the vendors' own tags keep in first-party cookies, so a conversion on a later
+ *   page still carries the click: gclid from Google's conversion linker `_gcl_aw` (`GCL.{seconds}.{gclid}`),
+ *   msclkid from Microsoft UET's `_uetmsclkid` (`_uet{msclkid}`), li_fat_id from LinkedIn's `li_fat_id`.
  * Keys are present only when a value was found.
  */
 export function clickIdsFromUrl(url: string | null | undefined, options: ClickIdOptions): Partial<ClickIds> {
@@ -214,6 +217,18 @@ export function clickIdsFromUrl(url: string | null | undefined, options: ClickId
   }
   const fbp = cookies._fbp?.trim();
   if (fbp && FB_COOKIE.test(fbp)) out.fbp = fbp;
+  if (!out.gclid) {
+    const v = /^GCL\.\d+\.(.+)$/.exec(cookies._gcl_aw?.trim() ?? '')?.[1];
+    if (v && CLICK_ID.test(v)) out.gclid = v;
+  }
+  if (!out.msclkid) {
+    const v = /^_uet(.+)$/.exec(cookies._uetmsclkid?.trim() ?? '')?.[1];
+    if (v && CLICK_ID.test(v)) out.msclkid = v;
+  }
+  if (!out.li_fat_id) {
+    const v = cookies.li_fat_id?.trim();
+    if (v && CLICK_ID.test(v)) out.li_fat_id = v;
+  }
   return out;
 }
 
