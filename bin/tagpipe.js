@@ -8,7 +8,7 @@ const source = path.join(root, 'src', 'cli', 'main.ts');
 const built = path.join(root, 'dist', 'src', 'cli', 'main.js');
 if (fs.existsSync(source) && !process.env.TAGPIPE_USE_DIST) {
   require('tsx/cjs');
-  require(source);
+  void require(source).main();
 } else {
-  require(built);
+  void require(built).main();
 }

@@ -15,7 +15,8 @@ export const EEA_UK_CH = [
   'NL', 'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE', 'IS', 'LI', 'NO', 'GB', 'CH',
 ]; // prettier-ignore
 
-const port = z.coerce.number().int().min(1).max(65535);
+// 0 = any free port (tests, benchmarks).
+const port = z.coerce.number().int().min(0).max(65535);
 const csv = z.preprocess(
   (v) =>
     typeof v === 'string'

@@ -1,0 +1,144 @@
+/**
+ * Collector benchmark (not a test): autocannon on loopback against
+ *   1. a bare node:http server answering 204 (baseline, same run),
+ *   2. the collector with the embedded bus: single GA4 /g/collect hits and /v1/batch with 20 events,
+ *   3. the same with the Pub/Sub emulator (when gcloud is available).
+ * Figures are reported as ratios to the baseline because shared machines are noisy.
+ *   ./run bench collector [--seconds 10] [--connections 64] [--no-pubsub]
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { startPubSubEmulator } from '../../test/helpers/pubsub-emulator';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const SECONDS = flag('seconds', 10);
+const CONNECTIONS = flag('connections', 64);
+const WITH_PUBSUB = !args.includes('--no-pubsub');
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startTarget(kind: string, bus: string, env: NodeJS.ProcessEnv = {}): Promise<{ port: number; child: ChildProcess }> {
+  const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+  const cmd = hasTaskset() ? 'taskset' : tsx;
+  const cmdArgs = hasTaskset() ? ['-c', '0', tsx, 'bench/collector/server.ts', kind, bus] : ['bench/collector/server.ts', kind, bus];
+  const child = spawn(cmd, cmdArgs, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /READY (\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`benchmark target exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(url: string, opts: Partial<autocannon.Options>): Promise<Figures> {
+  // Warm-up so JIT and connections settle, then the measured run.
+  await autocannon({ url, connections: CONNECTIONS, duration: 2, ...opts });
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, ...opts });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+}
+
+let seq = 0;
+function batchBody(): string {
+  const now = new Date().toISOString();
+  const batch = Array.from({ length: 20 }, (_, i) => ({
+    type: 'track',
+    event: i % 5 === 0 ? 'Order Completed' : 'Product Viewed',
+    messageId: `bench-${process.pid}-${seq++}`,
+    anonymousId: `anon-${seq % 1000}`,
+    timestamp: now,
+    properties: { product_id: `p-${i}`, price: 19.99, currency: 'EUR' },
+    context: { consent: { analytics: true, ads: true, ad_user_data: true, ad_personalization: false }, page: { url: 'https://shop.example.com/p/1?utm_source=bench' } },
+  }));
+  return JSON.stringify({ batch, writeKey: 'dev', sentAt: now });
+}
+
+const GA4_PATH =
+  '/g/collect?v=2&tid=G-BENCH01&gtm=45je4&_p=1700000000&cid=123.456&ul=en-us&sr=1920x1080&sid=1700000000&sct=1&seg=1' +
+  '&dl=https%3A%2F%2Fshop.example.com%2F&dt=Home&en=page_view&_et=12&gcs=G111&gcd=13r3r3r3r5';
+
+async function scenario(label: string, kind: string, bus: string, env: NodeJS.ProcessEnv = {}) {
+  const { port, child } = await startTarget(kind, bus, env);
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const ga4 = await load(base + GA4_PATH, { method: 'GET' });
+    const batch = await load(base + '/v1/batch', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, body: batchBody() }) }],
+    });
+    return { label, ga4, batch };
+  } finally {
+    await stop(child);
+  }
+}
+
+async function main(): Promise<void> {
+  const results: string[] = [];
+  const bare = await startTarget('bare', 'none');
+  const baseline = await load(`http://127.0.0.1:${bare.port}/`, { method: 'GET' });
+  await stop(bare.child);
+  results.push(`baseline node:http 204: ${baseline.rps.toFixed(0)} req/s, p50 ${baseline.p50} ms, p99 ${baseline.p99} ms`);
+
+  const runs = [await scenario('embedded bus', 'collector', 'embedded')];
+  if (WITH_PUBSUB) {
+    const emu = await startPubSubEmulator();
+    try {
+      runs.push(await scenario('Pub/Sub emulator', 'collector', 'pubsub', { PUBSUB_EMULATOR_HOST: emu.host, BENCH_PUBSUB_PROJECT: emu.projectId }));
+    } finally {
+      await emu.stop();
+    }
+  }
+  const rows = [
+    '| scenario | req/s | events/s | ratio to bare req/s | p50 ms | p99 ms | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| bare node:http 204 | ${baseline.rps.toFixed(0)} | – | 1.00 | ${baseline.p50} | ${baseline.p99} | ${baseline.non2xx} |`,
+  ];
+  for (const r of runs) {
+    rows.push(`| ${r.label}: GA4 single hit | ${r.ga4.rps.toFixed(0)} | ${r.ga4.rps.toFixed(0)} | ${(r.ga4.rps / baseline.rps).toFixed(2)} | ${r.ga4.p50} | ${r.ga4.p99} | ${r.ga4.non2xx} |`);
+    rows.push(`| ${r.label}: /v1/batch ×20 | ${r.batch.rps.toFixed(0)} | ${(r.batch.rps * 20).toFixed(0)} | ${(r.batch.rps / baseline.rps).toFixed(2)} | ${r.batch.p50} | ${r.batch.p99} | ${r.batch.non2xx} |`);
+  }
+  const table = rows.join('\n');
+  process.stdout.write(table + '\n');
+  const out = path.join(ROOT, 'bench', 'results');
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(
+    path.join(out, 'collector.md'),
+    `# Collector benchmark\n\n${new Date().toISOString()}, ${SECONDS} s per run, ${CONNECTIONS} connections, server pinned to one core: ${hasTaskset()}\n\n${table}\n`,
+  );
+}
+
+void main();

@@ -1,0 +1,56 @@
+/**
+ * Benchmark target process: either a bare node:http server answering 204 (the baseline) or the collector with
+ * the embedded or Pub/Sub bus. Prints `READY <port>` when listening. Runs in its own process (pinned to one core
+ * by run.ts when taskset is available) so the load generator does not share its event loop.
+ */
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createBus } from '../../src/bus';
+import { parseConfig } from '../../src/core/config';
+import { silentLogger } from '../../src/core/logger';
+import { createCollector } from '../../functions/collector/server';
+
+async function main(): Promise<void> {
+  const kind = process.argv[2] ?? 'bare';
+  if (kind === 'bare') {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(204);
+        res.end();
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    server.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`));
+    return;
+  }
+  const busKind = process.argv[3] ?? 'embedded';
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-bench-'));
+  const config = parseConfig(
+    {
+      TAGPIPE_BUS: busKind,
+      TAGPIPE_DATA_DIR: dataDir,
+      TAGPIPE_LOG_LEVEL: 'silent',
+      ...(busKind === 'pubsub' ? { GOOGLE_CLOUD_PROJECT: process.env.BENCH_PUBSUB_PROJECT ?? 'bench' } : {}),
+    },
+    { cwd: dataDir, overrides: { 'server.port': 0, 'server.host': '127.0.0.1' } },
+  );
+  const bus = await createBus(config, silentLogger);
+  const { app } = await createCollector({ config, bus, logger: silentLogger });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  process.stdout.write(`READY ${(app.server.address() as AddressInfo).port}\n`);
+  process.on('SIGTERM', () => {
+    void app
+      .close()
+      .then(() => bus.close())
+      .finally(() => {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        process.exit(0);
+      });
+  });
+}
+
+void main();

@@ -1,0 +1,304 @@
+/**
+ * The collector pipeline, protocol-independent: parsed events → identity → consent → enrich → PII guard →
+ * validate → publish. Valid events go to `events`, everything else to `events-invalid` with its reason, and the
+ * caller answers only after both publishes are durable.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventBus } from '../../src/bus/types';
+import type { Config } from '../../src/core/config';
+import { normalizeConsentDetailed } from '../../src/core/consent';
+import {
+  type CanonicalEvent,
+  type Consent,
+  type InvalidEventRecord,
+  type ParsedEvent,
+  type Protocol,
+  SCHEMA_VERSION,
+  canonicalEventSchema,
+  eventAttributes,
+  formatIssues,
+} from '../../src/core/event';
+import type { Logger } from '../../src/core/logger';
+import { guardEvent, redactText } from '../../src/core/pii';
+import type { DebugHub, Journey, JourneyEvent } from './debug-hub';
+import { applyIpPolicy, campaignFromUrl, clickIdsFromUrl, geoFromHeaders, parseUserAgent } from './enrich';
+import { resolveIdentity } from './identity';
+import type { CollectorMetrics } from './metrics';
+
+/** What the HTTP layer knows about one request. */
+export interface HitContext {
+  requestId: string;
+  receivedAt: Date;
+  /** Client IP as resolved through trusted proxies. */
+  ip: string | null;
+  userAgent: string | null;
+  headers: Record<string, string | string[] | undefined>;
+  cookies: Record<string, string>;
+  /** Host the request was sent to (for fbc's subdomain index when no cookie domain is configured). */
+  host: string | null;
+  /** `Sec-GPC: 1`. */
+  gpc: boolean;
+  /** Debug preview cookie value, when the browser enabled the debug view. */
+  previewId?: string | null;
+  method: string;
+  path: string;
+  rawBody?: string | null;
+}
+
+export interface PipelineResult {
+  accepted: CanonicalEvent[];
+  quarantined: InvalidEventRecord[];
+  /** The first-party id to set (null: none), or 'delete' when consent was withdrawn. */
+  cookie: { value: string } | 'delete' | null;
+  /** Per accepted event: consent signals that could not be read (bad gcs/gcd/TCF strings). */
+  consentWarnings: string[][];
+}
+
+export interface PipelineDeps {
+  config: Config;
+  bus: EventBus;
+  logger: Logger;
+  metrics: CollectorMetrics;
+  hub?: DebugHub;
+}
+
+/** Longest raw input kept in a quarantine record, so one huge bad event cannot bloat the invalid table. */
+const MAX_RAW_CHARS = 16 * 1024;
+
+function capRaw(raw: unknown): unknown {
+  let text: string;
+  try {
+    text = JSON.stringify(raw) ?? 'null';
+  } catch {
+    return { unserializable: true };
+  }
+  if (text.length <= MAX_RAW_CHARS) return JSON.parse(redactText(text)) as unknown;
+  return { truncated: true, size: text.length, head: redactText(text.slice(0, MAX_RAW_CHARS)) };
+}
+
+function firstHeader(headers: HitContext['headers'], name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export class CollectorPipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  /** Turns parsed events into canonical events or quarantine records. Pure apart from randomness and the clock. */
+  prepare(parsed: ParsedEvent[], hit: HitContext, protocol: Protocol, sourceId: string): PipelineResult {
+    const { config } = this.deps;
+    const accepted: CanonicalEvent[] = [];
+    const quarantined: InvalidEventRecord[] = [];
+    const consentWarnings: string[][] = [];
+    const receivedAt = hit.receivedAt.toISOString();
+    const geo = geoFromHeaders(hit.headers, config.geo);
+    const cookieValue = hit.cookies[config.cookie.name] ?? null;
+    let cookie: PipelineResult['cookie'] = null;
+    let issuedId: string | null = null;
+    const serverToServer =
+      protocol === 'segment' && !hit.headers.origin && !hit.headers.referer;
+
+    const quarantine = (p: ParsedEvent, reason: string, errors: string[]): void => {
+      const proto = p.event.source?.protocol ?? protocol;
+      quarantined.push({
+        reason,
+        errors,
+        received_at: receivedAt,
+        source: { id: p.event.source?.id ?? sourceId, protocol: proto },
+        event_id: typeof p.event.event_id === 'string' ? p.event.event_id : null,
+        raw: capRaw(p.raw),
+        schema_version: SCHEMA_VERSION,
+      });
+    };
+
+    for (const p of parsed) {
+      if (p.error) {
+        quarantine(p, p.error, [p.error]);
+        continue;
+      }
+      const draft = p.event;
+      const { consent, warnings } = normalizeConsentDetailed(
+        { ...p.consent, gpc: p.consent.gpc ?? hit.gpc },
+        { country: geo.country ?? null, policy: config.consent },
+      );
+      const clientId = typeof draft.anonymous_id === 'string' && draft.anonymous_id ? draft.anonymous_id : null;
+      const identity = resolveIdentity({
+        cookieValue,
+        clientAnonymousId: clientId,
+        consent,
+        now: hit.receivedAt,
+        newId: issuedId ?? undefined,
+      });
+      let anonymousId = identity.anonymousId;
+      if (identity.source === 'new' && clientId && serverToServer) {
+        // A server-side library (no browser headers) with its own non-cookie-shaped id, like "anon-5": keep the
+        // client's id rather than splitting its events across a new one nobody will send back.
+        anonymousId = clientId;
+      } else if (identity.setCookie && identity.anonymousId) {
+        issuedId = identity.anonymousId;
+        cookie = { value: identity.anonymousId };
+      } else if (!consent.analytics && cookieValue && cookie === null) {
+        cookie = 'delete';
+      }
+      const event = this.build(draft, consent, anonymousId, hit, geo, receivedAt, protocol, sourceId);
+      const checked = canonicalEventSchema.safeParse(event);
+      if (!checked.success) {
+        quarantine(p, 'contract', formatIssues(checked.error));
+        continue;
+      }
+      accepted.push(checked.data);
+      consentWarnings.push(warnings);
+    }
+    return { accepted, quarantined, cookie, consentWarnings };
+  }
+
+  private build(
+    draft: ParsedEvent['event'],
+    consent: Consent,
+    anonymousId: string | null,
+    hit: HitContext,
+    geo: ReturnType<typeof geoFromHeaders>,
+    receivedAt: string,
+    protocol: Protocol,
+    sourceId: string,
+  ): CanonicalEvent {
+    const { config } = this.deps;
+    const ctx = draft.context ?? {};
+    const pageUrl = ctx.page?.url ?? null;
+    const userAgent = ctx.user_agent ?? hit.userAgent ?? null;
+    const clickIds = pageUrl
+      ? clickIdsFromUrl(pageUrl, {
+          now: hit.receivedAt,
+          cookieDomain: config.cookie.domain ?? hit.host ?? null,
+          cookies: hit.cookies,
+        })
+      : {};
+    const campaign = { ...(pageUrl ? campaignFromUrl(pageUrl) : {}), ...(ctx.campaign ?? {}) };
+    const analytics = consent.analytics;
+    // Without analytics consent the event still counts (a cookieless ping) but carries no identifiers and no IP.
+    const ip = analytics ? applyIpPolicy(ctx.ip ?? hit.ip ?? null, config.ip) : null;
+    const event = {
+      ...draft,
+      event_id: draft.event_id ?? randomUUID(),
+      anonymous_id: analytics ? anonymousId : null,
+      user_id: analytics ? (draft.user_id ?? null) : null,
+      timestamp: draft.timestamp ?? receivedAt,
+      received_at: receivedAt,
+      source: draft.source ?? { id: sourceId, protocol },
+      context: {
+        ...ctx,
+        user_agent: userAgent,
+        ip,
+        geo: { ...geo, ...(ctx.geo ?? {}) },
+        device: { ...(ctx.device ?? {}), ...(userAgent ? parseUserAgent(userAgent) : {}) },
+        click_ids: analytics ? { ...clickIds, ...(ctx.click_ids ?? {}) } : {},
+        campaign,
+      },
+      properties: draft.properties ?? {},
+      traits: analytics ? (draft.traits ?? {}) : {},
+      consent,
+      identifiers: {},
+      schema_version: SCHEMA_VERSION,
+    } as CanonicalEvent;
+    const guarded = guardEvent(event);
+    if (!analytics) guarded.identifiers = {};
+    return guarded;
+  }
+
+  /** Publishes prepared events; resolves when both topics confirmed them durable. */
+  async publish(result: PipelineResult, hit: HitContext): Promise<{ messageIds: string[]; invalidIds: string[] }> {
+    const { bus, metrics } = this.deps;
+    const started = process.hrtime.bigint();
+    const [valid, invalid] = await Promise.all([
+      result.accepted.length
+        ? bus.publish(
+            'events',
+            result.accepted.map((e) => ({ data: Buffer.from(JSON.stringify(e)), attributes: eventAttributes(e) })),
+          )
+        : Promise.resolve({ messageIds: [] as string[] }),
+      result.quarantined.length
+        ? bus.publish(
+            'events-invalid',
+            result.quarantined.map((r) => ({
+              data: Buffer.from(JSON.stringify(r)),
+              attributes: {
+                reason: r.reason.slice(0, 200),
+                source_id: r.source.id,
+                protocol: r.source.protocol,
+                event_id: r.event_id ?? '',
+                schema_version: String(r.schema_version),
+              },
+            })),
+          )
+        : Promise.resolve({ messageIds: [] as string[] }),
+    ]);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.publishedTotal += result.accepted.length + result.quarantined.length;
+    if (result.accepted.length) {
+      metrics.published.inc({ topic: 'events' }, result.accepted.length);
+      metrics.publishLatency.observe({ topic: 'events' }, seconds);
+    }
+    if (result.quarantined.length) {
+      metrics.published.inc({ topic: 'events-invalid' }, result.quarantined.length);
+      metrics.publishLatency.observe({ topic: 'events-invalid' }, seconds);
+      for (const r of result.quarantined) metrics.invalid.inc({ reason: reasonLabel(r.reason) });
+    }
+    this.record(result, hit, valid.messageIds, null);
+    return { messageIds: valid.messageIds, invalidIds: invalid.messageIds };
+  }
+
+  /** Sends the request's journey to the debug view (when enabled). */
+  record(result: PipelineResult, hit: HitContext, messageIds: string[], error: string | null, status = 200): void {
+    const hub = this.deps.hub;
+    if (!hub) return;
+    const journey: Journey = {
+      id: hit.requestId,
+      at: hit.receivedAt.toISOString(),
+      protocol: result.accepted[0]?.source.protocol ?? result.quarantined[0]?.source.protocol ?? 'segment',
+      previewId: hit.previewId ?? null,
+      raw: {
+        method: hit.method,
+        path: hit.path,
+        headers: Object.fromEntries(
+          Object.entries(hit.headers).filter(([k]) => k !== 'cookie' && k !== 'authorization'),
+        ),
+        body: hit.rawBody ? redactText(hit.rawBody.slice(0, 8192)) : null,
+      },
+      events: [
+        ...result.accepted.map((e, i): JourneyEvent => ({
+          event_id: e.event_id,
+          canonical: e as unknown as JourneyEvent['canonical'],
+          consent: { decision: e.consent, source: e.consent.source, warnings: result.consentWarnings[i] ?? [] },
+          enrichment: { device: e.context.device, geo: e.context.geo, ip: e.context.ip, click_ids: e.context.click_ids },
+          validation: { ok: true, errors: [] as string[] },
+          publish: error
+            ? { topic: 'events', ok: false, error }
+            : { topic: 'events', ok: true, messageId: messageIds[i] },
+        })),
+        ...result.quarantined.map((r): JourneyEvent => ({
+          event_id: r.event_id ?? null,
+          canonical: null,
+          consent: null,
+          enrichment: null,
+          validation: { ok: false, errors: r.errors },
+          publish: error ? { topic: 'events-invalid', ok: false, error } : { topic: 'events-invalid', ok: true },
+        })),
+      ],
+      response: { status },
+    };
+    try {
+      hub.record(journey);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'debug hub refused a journey');
+    }
+  }
+
+  /** Header lookup shared with the HTTP layer. */
+  static header = firstHeader;
+}
+
+/** Keeps the `reason` label's cardinality bounded. */
+export function reasonLabel(reason: string): string {
+  const head = reason.split(/[:(]/)[0].trim().toLowerCase().replace(/[^a-z0-9_ ]/g, '');
+  return head.slice(0, 40) || 'other';
+}

@@ -1,0 +1,43 @@
+/**
+ * The `tagpipe` command line. Each area registers its own subcommands; this file owns the program, the shared
+ * options and the one place errors turn into exit codes and messages that say what to do.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../core/errors';
+import { registerCollect, registerDoctor, registerStart } from './stack';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pkg = require('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('tagpipe')
+    .description('Warehouse-centric server-side tagging and reverse-ETL: collect, model, sync.')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)');
+  registerStart(program);
+  registerCollect(program);
+  registerDoctor(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tagpipe: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`tagpipe: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main();
