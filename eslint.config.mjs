@@ -21,7 +21,6 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-,
   {
     // Tests read arbitrary JSON back from tables and HTTP bodies.
     files: ['**/*.test.ts', 'test/**/*.ts'],
