@@ -21,6 +21,8 @@ resource "google_bigquery_dataset" "raw" {
   location    = var.bigquery_location
   description = "tagpipe raw events as Pub/Sub delivered them (nothing dropped: invalid events land in events_invalid)."
   labels      = local.labels
+  # Without deletion protection, terraform destroy also removes the tables dbt and the syncs created.
+  delete_contents_on_destroy = !var.deletion_protection
 
   depends_on = [google_project_service.apis]
 }
@@ -65,6 +67,8 @@ resource "google_bigquery_dataset" "marts" {
   location    = var.bigquery_location
   description = "tagpipe marts built by dbt; the only tables syncs read."
   labels      = local.labels
+  # Without deletion protection, terraform destroy also removes the tables dbt and the syncs created.
+  delete_contents_on_destroy = !var.deletion_protection
 
   depends_on = [google_project_service.apis]
 }
@@ -77,6 +81,8 @@ resource "google_bigquery_dataset" "model" {
   location    = var.bigquery_location
   description = "tagpipe dbt models (${trimprefix(each.value, "_")} layer)."
   labels      = local.labels
+  # Without deletion protection, terraform destroy also removes the tables dbt and the syncs created.
+  delete_contents_on_destroy = !var.deletion_protection
 
   depends_on = [google_project_service.apis]
 }
@@ -87,6 +93,8 @@ resource "google_bigquery_dataset" "state" {
   location    = var.bigquery_location
   description = "tagpipe sync state: snapshots for diffs, sync runs and the delivery ledger."
   labels      = local.labels
+  # Without deletion protection, terraform destroy also removes the tables dbt and the syncs created.
+  delete_contents_on_destroy = !var.deletion_protection
 
   depends_on = [google_project_service.apis]
 }
