@@ -45,7 +45,7 @@ export class WarehouseScheduler {
 
   noteLanded(rows: number): void {
     this.landedSinceRun += rows;
-    if (this.options.afterEvents > 0 && this.landedSinceRun >= this.options.afterEvents) this.trigger('burst');
+    if (this.options.afterEvents > 0 && this.landedSinceRun >= this.options.afterEvents) void this.trigger('burst');
   }
 
   /** Starts a run unless one is going; resolves when that run ends. */
