@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/errors';
+import { registerModels } from './models';
 import { registerCollect, registerDoctor, registerStart } from './stack';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerStart(program);
   registerCollect(program);
   registerDoctor(program);
+  registerModels(program);
   return program;
 }
 
