@@ -35,15 +35,15 @@ describe('resolveIdentity', () => {
     });
   });
 
-  it('adopts an id-shaped client id when there is no cookie', () => {
-    expect(resolveIdentity({ cookieValue: null, clientAnonymousId: uuid, consent: granted, now })).toEqual({
-      anonymousId: uuid,
-      setCookie: true,
-      source: 'client',
-    });
+  it('creates an id when there is no cookie, never promoting the client id', () => {
+    const r = resolveIdentity({ cookieValue: null, clientAnonymousId: uuid, consent: granted, now });
+    expect(r.source).toBe('new');
+    expect(r.setCookie).toBe(true);
+    expect(r.anonymousId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(r.anonymousId).not.toBe(uuid);
   });
 
-  it('creates an id when neither can be used', () => {
+  it('replaces an invalid cookie and uses newId when given', () => {
     const r = resolveIdentity({ cookieValue: 'bad value;', clientAnonymousId: '1234.5678', consent: granted, now });
     expect(r.source).toBe('new');
     expect(r.setCookie).toBe(true);

@@ -29,7 +29,10 @@ export function isFirstPartyId(value: unknown): value is string {
 export interface IdentityInput {
   /** Value of the id cookie on the request, if any. */
   cookieValue: string | null | undefined;
-  /** anonymous_id the client sent (Segment anonymousId, SDK id); adopted only when no cookie can be trusted. */
+  /**
+   * anonymous_id / cid the client sent. Never used as the id: it is script-set (capped or reset by the browser)
+   * and chosen by the client, while our ids are random with at least 128 bits.
+   */
   clientAnonymousId: string | null | undefined;
   consent: Pick<Consent, 'analytics'>;
   /** Request time (kept for id rotation policies; ids do not encode it). */
@@ -42,27 +45,21 @@ export interface IdentityResult {
   anonymousId: string | null;
   /** Send a Set-Cookie with `anonymousId`: on creation, and on reuse to slide the expiry forward. */
   setCookie: boolean;
-  /** Where the id came from: the cookie, the client's own id (adopted), or newly created. */
-  source: 'cookie' | 'client' | 'new' | null;
+  /** Where the id came from: the request's cookie, or created by this request. */
+  source: 'cookie' | 'new' | null;
 }
 
 /**
- * | Analytics consent | Id cookie on request | Client id         | Result                                        |
- * |-------------------|----------------------|-------------------|-----------------------------------------------|
- * | no                | any                  | any               | no id, no cookie (the caller deletes old ones) |
- * | yes               | valid                | any               | the cookie's id, cookie refreshed              |
- * | yes               | absent or invalid    | id-shaped         | the client's id, now also set as the cookie    |
- * | yes               | absent or invalid    | absent or other   | a new id (or `newId`), cookie set              |
- * The cookie wins over the client id: the client's is script-set and may be capped or reset by the browser,
- * while the server-set cookie is the longer-lived first-party id. Adopting an id-shaped client id (22-64
- * URL-safe characters, e.g. a UUID) on the first hit keeps that visitor's earlier events joined to later ones.
+ * | Analytics consent | Id cookie on request | Result                                              |
+ * |-------------------|----------------------|-----------------------------------------------------|
+ * | no                | any                  | no id, no cookie (the caller deletes an old cookie) |
+ * | yes               | valid                | the cookie's id, cookie refreshed (sliding expiry)  |
+ * | yes               | absent or invalid    | a new id (or `newId`), cookie set                   |
+ * The client-sent id never overrides the cookie and is never promoted to it.
  */
 export function resolveIdentity(input: IdentityInput): IdentityResult {
   if (!input.consent.analytics) return { anonymousId: null, setCookie: false, source: null };
   if (isFirstPartyId(input.cookieValue)) return { anonymousId: input.cookieValue, setCookie: true, source: 'cookie' };
-  if (isFirstPartyId(input.clientAnonymousId)) {
-    return { anonymousId: input.clientAnonymousId, setCookie: true, source: 'client' };
-  }
   const id = isFirstPartyId(input.newId) ? input.newId : newFirstPartyId();
   return { anonymousId: id, setCookie: true, source: 'new' };
 }
