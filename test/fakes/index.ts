@@ -7,3 +7,4 @@ export { startFakeMeta, type FakeMeta, type FakeMetaOptions } from './meta';
 export { startFakeWebhook, type FakeWebhook, type FakeWebhookOptions } from './webhook';
 export { startFakeGa4, type FakeGa4, type FakeGa4Options, type CollectedEvent } from './ga4';
 export { startFakeTiktok, type FakeTiktok, type FakeTiktokOptions } from './tiktok';
+export { startFakeHubspot, type FakeHubspot, type FakeHubspotOptions } from './hubspot';
