@@ -9,7 +9,8 @@ import type { Config } from '../core/config';
 import { systemClock, type Clock, type Destination, type HttpClient } from '../core/destination';
 import { ConfigError } from '../core/errors';
 import { createHttpClient, DEFAULT_USER_AGENT } from '../core/http';
-import { openLocalWarehouse, type SyncWarehouse } from '../warehouse/duckdb';
+import type { SyncWarehouse } from '../warehouse/duckdb';
+import { openWarehouse } from '../warehouse';
 import { localPaths } from '../warehouse/types';
 import { findSync, parseSyncs, type SyncDefinition } from './config';
 import { isDue } from './cron';
@@ -130,17 +131,8 @@ export interface SyncOutcome {
 }
 
 /** Opens the warehouse the config names, read-write (syncs write state). */
-export async function openSyncWarehouse(config: Config): Promise<SyncWarehouse> {
-  if (config.warehouse.kind === 'bigquery') {
-    // Loaded lazily: the local stack never needs the BigQuery client.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { openBigQueryWarehouse } = require('../warehouse/bigquery') as typeof import('../warehouse/bigquery');
-    return openBigQueryWarehouse({
-      projectId: config.warehouse.projectId ?? undefined,
-      location: config.warehouse.location,
-    });
-  }
-  return openLocalWarehouse(config.dataDir, { readOnly: false, lockTimeoutMs: 120_000 });
+export function openSyncWarehouse(config: Config): Promise<SyncWarehouse> {
+  return openWarehouse(config, { readOnly: false, lockTimeoutMs: 120_000 });
 }
 
 export class SyncEngine {
