@@ -78,7 +78,7 @@ export async function startFakeHubspot(options: FakeHubspotOptions = {}): Promis
       }
       const email = raw.id.toLowerCase();
       const existed = contacts.has(email);
-      const merged = { ...(contacts.get(email) ?? { hs_object_id: String(nextId++) }), ...(raw.properties ?? {}), email };
+      const merged: Record<string, string> = { ...(contacts.get(email) ?? { hs_object_id: String(nextId++) }), ...(raw.properties ?? {}), email };
       contacts.set(email, merged);
       results.push({ id: merged.hs_object_id, properties: merged, new: !existed, createdAt: new Date(t).toISOString() });
     }
