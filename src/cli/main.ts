@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/errors';
 import { registerModels } from './models';
 import { registerCollect, registerDoctor, registerStart } from './stack';
+import { registerSync } from './sync';
+import { registerWarehouse } from './warehouse';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerCollect(program);
   registerDoctor(program);
   registerModels(program);
+  registerWarehouse(program);
+  registerSync(program);
   return program;
 }
 
