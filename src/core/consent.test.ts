@@ -3,6 +3,7 @@ import { parseConfig } from './config';
 import {
   allows,
   consentBasis,
+  googleVendorAllowed,
   decodeGcd,
   decodeGcdLetter,
   decodeGcs,
@@ -17,12 +18,14 @@ const policy = parseConfig({}, { cwd: '/nonexistent' }).consent;
 /*
  * TC strings encoded with @iabtcf/core's TCString.encode against a two-vendor GVL (cmp id 10):
  * FULL: purpose consents 1,3,4,7 and vendor 755.  NO_P7: purposes 1,3,4, P7 only as legitimate interest, vendor 1.
- * NONE: nothing.  ONLY_P1: purpose 1, vendor 755.
+ * NONE: nothing.  ONLY_P1: purpose 1, vendor 755.  P1_TREATMENT: purposeOneTreatment, purposes 3,4, P7 by
+ * legitimate interest, vendor 755 (publisher country CH).
  */
 const TC_FULL = 'CQdWToAQdWToAAKABBENBkFgALIAAAAAAAYgF5wAQF5gAAAA.YAAAAAAAAAAA';
 const TC_NO_P7 = 'CQdWToAQdWToAAKABBENBkFgALAAAAIAAAYgAAoAAAAA.YAAAAAAAAAAA';
 const TC_NONE = 'CQdWToAQdWToAAKABBENBkFgAAAAAAAAAAYgAAAAAAAA.YAAAAAAAAAAA';
 const TC_ONLY_P1 = 'CQdWToAQdWToAAKABBENBkFgAIAAAAAAAAYgF5wAQF5gAAAA.YAAAAAAAAAAA';
+const TC_P1_TREATMENT = 'CQdWToAQdWToAAKABBENBkFgADAAAAIAAIQ4F5wAQF5gAAAA.YAAAAAAAAAAA';
 
 function flags(c: Consent): string {
   return [c.analytics, c.ads, c.ad_user_data, c.ad_personalization].map((b) => (b ? 1 : 0)).join('');
@@ -128,14 +131,18 @@ describe('normalizeConsent', () => {
       legitimate_interests: [],
       google_vendor: true,
     });
+    // P7 by legitimate interest is enough for ad_user_data (Google accepts consent or legitimate interest there).
     const noP7 = normalizeConsent({ tcString: TC_NO_P7, gdprApplies: true }, { country: 'DE', policy });
-    expect(flags(noP7)).toBe('1101');
+    expect(flags(noP7)).toBe('1111');
     expect(noP7.tcf?.legitimate_interests).toEqual([7]);
     expect(noP7.tcf?.google_vendor).toBe(false);
     expect(flags(normalizeConsent({ tcString: TC_NONE, gdprApplies: true }, { country: 'US', policy }))).toBe('0000');
     expect(flags(normalizeConsent({ tcString: TC_ONLY_P1, gdprApplies: true }, { country: 'US', policy }))).toBe(
       '1100',
     );
+    const treatment = normalizeConsent({ tcString: TC_P1_TREATMENT, gdprApplies: true }, { country: 'CH', policy });
+    expect(flags(treatment)).toBe('1111');
+    expect(treatment.tcf?.purposes).toEqual([3, 4]);
   });
 
   it('TCF outranks Consent Mode; without gdprApplies the TC string is not used', () => {
@@ -233,6 +240,12 @@ describe('policy', () => {
     expect(allows({ ...granted, ads: false, ad_user_data: true }, ['ad_user_data'])).toBe(false);
     expect(allows(granted, [])).toBe(true);
     expect(allows(null, ['analytics'])).toBe(false);
+  });
+
+  it('googleVendorAllowed is false only when a TC string withheld vendor 755', () => {
+    expect(googleVendorAllowed(granted)).toBe(true);
+    expect(googleVendorAllowed(normalizeConsent({ tcString: TC_FULL, gdprApplies: true }, { policy }))).toBe(true);
+    expect(googleVendorAllowed(normalizeConsent({ tcString: TC_NO_P7, gdprApplies: true }, { policy }))).toBe(false);
   });
 
   it('consentBasis names the source and the granted purposes', () => {

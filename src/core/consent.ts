@@ -52,26 +52,21 @@ type PartialConsent = Partial<Record<ConsentPurpose, boolean>>;
 export const GOOGLE_TCF_VENDOR_ID = 755;
 
 /**
- * TCF → Consent Mode mapping, after Google's "TCF and Consent Mode" guidance (purposes need consent, not
- * legitimate interest):
+ * TCF → Consent Mode mapping, after Google's TCF integration for consent mode and its TCF interoperability
+ * rules (support.google.com/admanager/answer/9805023):
  *
- * | Consent field        | IAB purposes needed                    |
- * |----------------------|----------------------------------------|
- * | `ads` (ad_storage)   | P1 store/access information on a device |
- * | `ad_user_data`       | P1 and P7 (measure ad performance)     |
- * | `ad_personalization` | P3 and P4 (personalised ads profile/use) |
- * | `analytics`          | P1                                     |
+ * | Consent field        | IAB purposes needed                                       |
+ * |----------------------|-----------------------------------------------------------|
+ * | `ads` (ad_storage)   | P1 (store/access information on a device)                 |
+ * | `ad_user_data`       | P1, and P7 (measure ad performance) by consent or legitimate interest |
+ * | `ad_personalization` | P3 and P4 (personalised ads profile and selection), by consent |
+ * | `analytics`          | P1                                                        |
  *
+ * P1 also counts as given when the string sets `purposeOneTreatment` (jurisdictions such as Switzerland where
+ * the publisher does not ask for P1; Google accepts that when the string says so).
  * Google vendor 755 consent is recorded in `tcf.google_vendor` and not folded into the purposes: the purposes
- * govern every destination, the vendor bit only Google's (a Google destination may require it).
+ * govern every destination, the vendor bit only Google's (see `googleVendorAllowed`).
  */
-const TCF_MAPPING: Record<ConsentPurpose, number[]> = {
-  ads: [1],
-  ad_user_data: [1, 7],
-  ad_personalization: [3, 4],
-  analytics: [1],
-};
-
 function decodeTcf(tcString: string): { consent: PartialConsent; tcf: TcfConsent } {
   const model = TCString.decode(tcString);
   const purposes: number[] = [];
@@ -81,8 +76,14 @@ function decodeTcf(tcString: string): { consent: PartialConsent; tcf: TcfConsent
     if (model.purposeConsents.has(id)) purposes.push(id);
     if (model.purposeLegitimateInterests.has(id)) legitimate.push(id);
   }
-  const consent: PartialConsent = {};
-  for (const purpose of CONSENT_PURPOSES) consent[purpose] = TCF_MAPPING[purpose].every((p) => purposes.includes(p));
+  const p1 = purposes.includes(1) || model.purposeOneTreatment === true;
+  const p7 = purposes.includes(7) || legitimate.includes(7);
+  const consent: PartialConsent = {
+    analytics: p1,
+    ads: p1,
+    ad_user_data: p1 && p7,
+    ad_personalization: purposes.includes(3) && purposes.includes(4),
+  };
   return {
     consent,
     tcf: {
@@ -94,6 +95,14 @@ function decodeTcf(tcString: string): { consent: PartialConsent; tcf: TcfConsent
       google_vendor: model.vendorConsents.has(GOOGLE_TCF_VENDOR_ID),
     },
   };
+}
+
+/**
+ * Whether Google's vendor (755) may receive data: true unless a TC string applied and withheld its consent.
+ * Google destinations check this on top of `allows`.
+ */
+export function googleVendorAllowed(consent: Pick<Consent, 'tcf'> | null | undefined): boolean {
+  return consent?.tcf?.google_vendor !== false;
 }
 
 /** Consent Mode `gcd` letter alphabet (reference §8): a letter's index encodes default and update state. */
