@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { sdkDir } from './sdk-route';
 
 export interface DemoRoutesOptions {
-  /** Write key the demo sends (needed when auth.writeKeys is set). */
+  /** Write key the demo sends; default `dev`, the key local mode accepts when none is configured. */
   writeKey?: string;
 }
 
@@ -34,7 +34,7 @@ function loadFiles(writeKey: string): Map<string, { type: string; body: string }
 
 export function demoRoutes(app: FastifyInstance, opts: DemoRoutesOptions = {}, done?: (err?: Error) => void): void {
   let files: ReturnType<typeof loadFiles> | undefined;
-  const file = (name: string) => (files ??= loadFiles(opts.writeKey ?? 'demo')).get(name);
+  const file = (name: string) => (files ??= loadFiles(opts.writeKey ?? 'dev')).get(name);
 
   app.get('/demo', async (_req, reply) => {
     const index = file('index.html')!;

@@ -163,7 +163,7 @@
       ev.preventDefault();
       var orderId = 'ORD-' + Date.now().toString(36).toUpperCase();
       var value = cartValue(lines);
-      // the collector hashes the email into identifiers.email_sha256; it is never stored in plain text
+      // the collector hashes the email into identifiers.email_sha256 (what ad platforms are sent)
       tagpipe('identify', null, { email: email.value });
       var eventId = tagpipe('track', 'Order Completed', {
         order_id: orderId, value: value, revenue: value, currency: CURRENCY, products: lines,
