@@ -54,6 +54,11 @@ export interface PipelineResult {
   consentWarnings: string[][];
 }
 
+interface HitMemo {
+  ip: Map<string, string | null>;
+  url: Map<string, { clickIds: ReturnType<typeof clickIdsFromUrl>; campaign: ReturnType<typeof campaignFromUrl> }>;
+}
+
 export interface PipelineDeps {
   config: Config;
   bus: EventBus;
@@ -76,6 +81,26 @@ function capRaw(raw: unknown): unknown {
   return { truncated: true, size: text.length, head: redactText(text.slice(0, MAX_RAW_CHARS)) };
 }
 
+/**
+ * A small bounded cache: user agents repeat across hits (a few hundred strings cover most traffic), and parsing
+ * one costs tens of microseconds, more than the rest of the pipeline per event.
+ */
+class BoundedCache<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string, make: (key: string) => V): V {
+    let value = this.map.get(key);
+    if (value === undefined) {
+      value = make(key);
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+}
+
+const userAgents = new BoundedCache<ReturnType<typeof parseUserAgent>>(2000);
+
 function firstHeader(headers: HitContext['headers'], name: string): string | undefined {
   const v = headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
@@ -92,6 +117,8 @@ export class CollectorPipeline {
     const consentWarnings: string[][] = [];
     const receivedAt = hit.receivedAt.toISOString();
     const geo = geoFromHeaders(hit.headers, config.geo);
+    // Per-request memo: events of one request usually share the IP, page URL and user agent.
+    const memo: HitMemo = { ip: new Map(), url: new Map() };
     const cookieValue = hit.cookies[config.cookie.name] ?? null;
     let cookie: PipelineResult['cookie'] = null;
     let issuedId: string | null = null;
@@ -140,7 +167,7 @@ export class CollectorPipeline {
       } else if (!consent.analytics && cookieValue && cookie === null) {
         cookie = 'delete';
       }
-      const event = this.build(draft, consent, anonymousId, hit, geo, receivedAt, protocol, sourceId);
+      const event = this.build(draft, consent, anonymousId, hit, geo, receivedAt, protocol, sourceId, memo);
       const checked = canonicalEventSchema.safeParse(event);
       if (!checked.success) {
         quarantine(p, 'contract', formatIssues(checked.error));
@@ -161,22 +188,37 @@ export class CollectorPipeline {
     receivedAt: string,
     protocol: Protocol,
     sourceId: string,
+    memo: HitMemo,
   ): CanonicalEvent {
     const { config } = this.deps;
     const ctx = draft.context ?? {};
     const pageUrl = ctx.page?.url ?? null;
     const userAgent = ctx.user_agent ?? hit.userAgent ?? null;
-    const clickIds = pageUrl
-      ? clickIdsFromUrl(pageUrl, {
+    let fromUrl = pageUrl ? memo.url.get(pageUrl) : undefined;
+    if (pageUrl && !fromUrl) {
+      fromUrl = {
+        clickIds: clickIdsFromUrl(pageUrl, {
           now: hit.receivedAt,
           cookieDomain: config.cookie.domain ?? hit.host ?? null,
           cookies: hit.cookies,
-        })
-      : {};
-    const campaign = { ...(pageUrl ? campaignFromUrl(pageUrl) : {}), ...(ctx.campaign ?? {}) };
+        }),
+        campaign: campaignFromUrl(pageUrl),
+      };
+      memo.url.set(pageUrl, fromUrl);
+    }
+    const clickIds = fromUrl?.clickIds ?? {};
+    const campaign = { ...(fromUrl?.campaign ?? {}), ...(ctx.campaign ?? {}) };
     const analytics = consent.analytics;
     // Without analytics consent the event still counts (a cookieless ping) but carries no identifiers and no IP.
-    const ip = analytics ? applyIpPolicy(ctx.ip ?? hit.ip ?? null, config.ip) : null;
+    const rawIp = ctx.ip ?? hit.ip ?? null;
+    let ip: string | null = null;
+    if (analytics && rawIp) {
+      ip = memo.ip.get(rawIp) ?? null;
+      if (!memo.ip.has(rawIp)) {
+        ip = applyIpPolicy(rawIp, config.ip);
+        memo.ip.set(rawIp, ip);
+      }
+    }
     const event = {
       ...draft,
       event_id: draft.event_id ?? randomUUID(),
@@ -190,7 +232,7 @@ export class CollectorPipeline {
         user_agent: userAgent,
         ip,
         geo: { ...geo, ...(ctx.geo ?? {}) },
-        device: { ...(ctx.device ?? {}), ...(userAgent ? parseUserAgent(userAgent) : {}) },
+        device: { ...(ctx.device ?? {}), ...(userAgent ? userAgents.get(userAgent, parseUserAgent) : {}) },
         click_ids: analytics ? { ...clickIds, ...(ctx.click_ids ?? {}) } : {},
         campaign,
       },

@@ -40,6 +40,8 @@ export class WarehouseScheduler {
     if (this.options.intervalSeconds > 0 && (this.modelsAvailable || this.options.afterModels)) {
       this.timer = setInterval(() => void this.trigger('schedule'), this.options.intervalSeconds * 1000);
       this.timer.unref();
+      // A first build soon after start, so the marts exist without waiting a whole interval.
+      setTimeout(() => void this.trigger('start'), 3000).unref();
     }
   }
 
