@@ -134,7 +134,8 @@ function normalizeName(value: unknown, variant: PiiVariant, kind: 'first_name' |
   if (s === null) return null;
   let words = s
     .toLowerCase()
-    .replace(variant === 'meta' || variant === 'canonical' ? /[\p{P}\p{S}]/gu : /[\p{P}\p{S}\p{N}]/gu, ' ')
+    // Punctuation goes without a trace (O'Brien → obrien, Mary-Ann → maryann); words stay apart.
+    .replace(variant === 'meta' || variant === 'canonical' ? /[\p{P}\p{S}]/gu : /[\p{P}\p{S}\p{N}]/gu, '')
     .split(/\s+/)
     .filter(Boolean);
   if (variant === 'google_dm' || variant === 'ga4') {
