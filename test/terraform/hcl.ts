@@ -162,3 +162,58 @@ export function resourceRefs(text: string): string[] {
   for (const m of text.matchAll(/(?<![\w.])(google_[a-z0-9_]+)\.([a-z0-9_]+)/g)) out.push(`${m[1]}.${m[2]}`);
   return out;
 }
+
+/** Values used for variables without a default when evaluating simple expressions. */
+export const SAMPLE_VARS: Record<string, unknown> = {
+  project_id: 'acme-shop-prod',
+  region: 'europe-west1',
+  domain: 'collect.acme.test',
+  cors_origins: ['https://www.acme.test', 'https://acme.test'],
+  app_image: 'europe-west1-docker.pkg.dev/acme-shop-prod/tagpipe/tagpipe:0.1.0',
+  dbt_image: 'europe-west1-docker.pkg.dev/acme-shop-prod/tagpipe/tagpipe-dbt:0.1.0',
+};
+
+/** HCL variable default: hcl2json keeps literals as JSON values. */
+export function variableDefault(tf: TfDir, name: string): unknown {
+  const v = tf.variables.get(name);
+  if (!v) throw new Error(`variable ${name} is not declared`);
+  return v.default;
+}
+
+/**
+ * Evaluates the few expression shapes the module uses for values the app reads: literals, var.*, local.*
+ * (object paths), resource attributes that are themselves such expressions, join(",", …), tostring(…) and
+ * "${a}/${b}" templates. Anything else is an error, so a test never compares against an unevaluated string.
+ */
+export function evaluate(tf: TfDir, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (!value.includes('${')) return value;
+  const whole = ref(value);
+  if (whole === null) {
+    return value.replace(/\$\{([^${}]+)\}/g, (_m, inner: string) => String(evaluate(tf, `\${${inner}}`)));
+  }
+  let m = /^concat\((local\.[a-z0-9_]+), (\[.*\])\)$/.exec(whole);
+  if (m) return [...(evaluate(tf, `\${${m[1]}}`) as unknown[]), ...(JSON.parse(m[2]) as unknown[])];
+  m = /^join\("(.*)", (.+)\)$/.exec(whole);
+  if (m) return (evaluate(tf, `\${${m[2]}}`) as unknown[]).join(m[1]);
+  m = /^tostring\((.+)\)$/.exec(whole);
+  if (m) return String(evaluate(tf, `\${${m[1]}}`));
+  m = /^var\.([a-z0-9_]+)$/.exec(whole);
+  if (m) return m[1] in SAMPLE_VARS ? SAMPLE_VARS[m[1]] : variableDefault(tf, m[1]);
+  m = /^local\.([a-z0-9_]+)((?:\.[a-z0-9_]+)*)$/.exec(whole);
+  if (m) {
+    let node: unknown = tf.locals[m[1]];
+    if (node === undefined) throw new Error(`local.${m[1]} is not declared`);
+    for (const key of m[2].split('.').filter(Boolean)) node = (node as Body)[key];
+    return evaluate(tf, node);
+  }
+  m = /^(google_[a-z0-9_]+)\.([a-z0-9_]+)\.([a-z0-9_]+)$/.exec(whole);
+  if (m) return evaluate(tf, resource(tf, `${m[1]}.${m[2]}`)[m[3]]);
+  if (Array.isArray(value)) return value.map((v) => evaluate(tf, v));
+  throw new Error(`cannot evaluate ${value}`);
+}
+
+export function evaluateAll(tf: TfDir, value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => evaluateAll(tf, v));
+  return evaluate(tf, value);
+}

@@ -221,7 +221,7 @@ variable "topic_events" {
   default     = "events"
 
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-_.~+%]{2,254}$", var.topic_events))
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9_.~+%-]{2,254}$", var.topic_events))
     error_message = "topic_events must be a valid Pub/Sub topic id."
   }
 }
@@ -232,7 +232,7 @@ variable "topic_invalid" {
   default     = "events-invalid"
 
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-_.~+%]{2,254}$", var.topic_invalid))
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9_.~+%-]{2,254}$", var.topic_invalid))
     error_message = "topic_invalid must be a valid Pub/Sub topic id."
   }
 }
@@ -333,7 +333,7 @@ variable "dataset_raw" {
   default     = "raw"
 
   validation {
-    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]{0,1023}$", var.dataset_raw))
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.dataset_raw)) && length(var.dataset_raw) <= 1024
     error_message = "dataset_raw must be a BigQuery dataset id (letters, digits, underscores)."
   }
 }
@@ -344,7 +344,7 @@ variable "dataset_marts" {
   default     = "marts"
 
   validation {
-    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]{0,1023}$", var.dataset_marts))
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.dataset_marts)) && length(var.dataset_marts) <= 1024
     error_message = "dataset_marts must be a BigQuery dataset id (letters, digits, underscores)."
   }
 }
@@ -355,7 +355,7 @@ variable "dataset_state" {
   default     = "_tagpipe"
 
   validation {
-    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]{0,1023}$", var.dataset_state))
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.dataset_state)) && length(var.dataset_state) <= 1024
     error_message = "dataset_state must be a BigQuery dataset id (letters, digits, underscores)."
   }
 }
@@ -473,8 +473,8 @@ variable "sync_config_yaml" {
   default     = "syncs: []\n"
 
   validation {
-    condition     = can(yamldecode(var.sync_config_yaml))
-    error_message = "sync_config_yaml must be valid YAML."
+    condition     = can(keys(yamldecode(var.sync_config_yaml)))
+    error_message = "sync_config_yaml must be a YAML mapping (syncs:, destinations:, …)."
   }
 }
 
