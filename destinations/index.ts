@@ -4,6 +4,7 @@ import { ga4Mp } from './ga4-mp';
 import { hubspot } from './hubspot';
 import { metaAudiences } from './meta-audiences';
 import { metaCapi } from './meta-capi';
+import { salesforce } from './salesforce';
 import { tiktok } from './tiktok';
 import { webhook } from './webhook';
 
@@ -11,7 +12,7 @@ import { webhook } from './webhook';
  * Each destination has its own config type; the registry holds them behind the common interface. Callers parse
  * the config with the destination's own `configSchema` before `send`, which keeps the pairing sound.
  */
-export const destinations = [metaCapi, metaAudiences, ga4Mp, tiktok, hubspot, webhook] as unknown as Destination<unknown>[];
+export const destinations = [metaCapi, metaAudiences, ga4Mp, tiktok, hubspot, salesforce, webhook] as unknown as Destination<unknown>[];
 
 const byName = new Map(destinations.map((d) => [d.name, d]));
 

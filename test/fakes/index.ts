@@ -8,3 +8,4 @@ export { startFakeWebhook, type FakeWebhook, type FakeWebhookOptions } from './w
 export { startFakeGa4, type FakeGa4, type FakeGa4Options, type CollectedEvent } from './ga4';
 export { startFakeTiktok, type FakeTiktok, type FakeTiktokOptions } from './tiktok';
 export { startFakeHubspot, type FakeHubspot, type FakeHubspotOptions } from './hubspot';
+export { startFakeSalesforce, type FakeSalesforce, type FakeSalesforceOptions } from './salesforce';
