@@ -22,6 +22,11 @@ module "tagpipe" {
   sync_config_yaml    = file("${path.module}/tagpipe.yaml")
   destination_secrets = var.destination_secrets
 
+  models_schedule                = var.models_schedule
+  collector_min_instances        = var.collector_min_instances
+  exclude_collector_request_logs = var.exclude_collector_request_logs
+  enable_cloud_armor             = var.enable_cloud_armor
+
   alert_email         = var.alert_email
   deletion_protection = var.deletion_protection
 }

@@ -72,3 +72,27 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "models_schedule" {
+  description = "Cron schedule of the dbt models job; run less often at high volume (docs/deploy.md, costs)."
+  type        = string
+  default     = "0 * * * *"
+}
+
+variable "collector_min_instances" {
+  description = "Warm collector instances (0 saves ~$10/month at the price of cold starts)."
+  type        = number
+  default     = 1
+}
+
+variable "exclude_collector_request_logs" {
+  description = "Drop the collector's per-request logs (the largest logging cost at high volume)."
+  type        = bool
+  default     = false
+}
+
+variable "enable_cloud_armor" {
+  description = "Throttle each client IP with Cloud Armor on the load balancer."
+  type        = bool
+  default     = false
+}
