@@ -9,6 +9,7 @@
  * re-publish a few events of batch N-1 (cross-run duplicates), for incremental runs.
  *
  *   npx tsx bench/gen/index.ts --seed 1 --events 100000 --data-dir DIR [--batch 0] [--start 2026-01-01] [--days 14]
+ *     [--people N]   (pass the same --people to every batch of one data dir)
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -29,6 +30,11 @@ export interface GenerateOptions {
   /** First day of batch 0, YYYY-MM-DD. */
   start?: string;
   days?: number;
+  /**
+   * Size of the simulated population; keep it the same for every batch of one data dir (people, and the previous
+   * batch's sessions that get re-published, are derived from it). Default: sized from `events`.
+   */
+  people?: number;
   /** Rows per Parquet write; bounds memory. */
   chunkRows?: number;
   onProgress?: (rowsWritten: number) => void;
@@ -38,6 +44,8 @@ export interface GenerateOptions {
 export interface GenerateManifest {
   seed: number;
   batch: number;
+  /** Population size used (pass it as `people` to later batches). */
+  population: number;
   /** Distinct event_ids first published in this batch. */
   distinctEvents: number;
   /** Raw rows written to raw/events (distinct + duplicates + replays). */
@@ -320,7 +328,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
     throw new Error('seed and events must be integers, events ≥ 1');
   const windowMs = days * 86_400_000;
   const windowStart = dayMs(options.start ?? '2026-01-01') + batch * windowMs;
-  const peopleCount = Math.max(KIOSK_USERS + 1, Math.round((target / EXTRA_SESSION_EVENTS) * 0.35));
+  const peopleCount = options.people ?? Math.max(KIOSK_USERS + 1, Math.round((target / EXTRA_SESSION_EVENTS) * 0.35));
+  if (!Number.isInteger(peopleCount) || peopleCount <= KIOSK_USERS) throw new Error(`people must be > ${KIOSK_USERS}`);
   const paths = localPaths(dataDir);
 
   const instance = await DuckDBInstance.create(':memory:', { threads: String(Math.max(1, os.cpus().length)) });
@@ -336,6 +345,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
   const manifest: GenerateManifest = {
     seed,
     batch,
+    population: peopleCount,
     distinctEvents: 0,
     rawRows: 0,
     duplicateRows: 0,
@@ -480,7 +490,7 @@ function parseArgs(argv: string[]): GenerateOptions & { manifest?: string } {
     out[a.slice(2)] = value;
     i++;
   }
-  const known = new Set(['seed', 'events', 'data-dir', 'batch', 'start', 'days', 'manifest']);
+  const known = new Set(['seed', 'events', 'data-dir', 'batch', 'start', 'days', 'people', 'manifest']);
   for (const k of Object.keys(out)) if (!known.has(k)) throw new Error(`unknown option --${k}`);
   if (!out['data-dir']) throw new Error('--data-dir is required');
   const int = (k: string, d: number) => (out[k] === undefined ? d : Number.parseInt(out[k], 10));
@@ -491,6 +501,7 @@ function parseArgs(argv: string[]): GenerateOptions & { manifest?: string } {
     batch: int('batch', 0),
     start: out.start,
     days: int('days', 14),
+    people: out.people === undefined ? undefined : int('people', 0),
     manifest: out.manifest,
   };
 }
