@@ -15,7 +15,11 @@ import { debugRoutes } from '../../functions/collector/debug';
 import { demoRoutes } from '../../functions/collector/demo';
 import { sdkRoutes } from '../../functions/collector/sdk-route';
 import { createCollector, type Collector } from '../../functions/collector/server';
-import { SyncEngine } from '../sync/engine';
+import { SyncEngine, openSyncWarehouse } from '../sync/engine';
+import { parseSyncs } from '../sync/config';
+import { createStreamSync } from '../sync/stream';
+import type { CanonicalEvent } from '../core/event';
+import type { Subscription } from '../bus/types';
 import { WarehouseScheduler } from './models';
 
 export interface LocalStackOptions {
@@ -95,6 +99,36 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   lander.onLanded((rows: number) => scheduler.noteLanded(rows));
   scheduler.start();
 
+  // Streaming syncs read the embedded bus like the Pub/Sub push subscription does in production; what each
+  // destination was sent and answered shows up in the debug view.
+  let streamSub: Subscription | null = null;
+  if (parseSyncs(config).some((s) => s.enabled && s.cadence === 'stream')) {
+    const stream = createStreamSync(config, { logger: syncLogger, openWarehouse: () => openSyncWarehouse(config) });
+    streamSub = bus.subscribe(
+      'events',
+      'stream-sync',
+      async (messages) => {
+        let retry: string | null = null;
+        for (const m of messages) {
+          const event = JSON.parse(m.data.toString('utf8')) as CanonicalEvent;
+          for (const r of await stream.handle(event, m.messageId)) {
+            const sync = stream.syncs.find((s) => s.name === r.sync);
+            hub.recordDelivery(event.event_id, {
+              destination: sync?.destination ?? 'unknown',
+              sync: r.sync,
+              status: r.status,
+              response: r.reason ?? null,
+            });
+            if (r.status === 'retry') retry = r.reason ?? 'retryable failure';
+          }
+        }
+        // A retryable failure redelivers the batch (the ledger keeps sent events from going out twice).
+        if (retry) throw new Error(`stream sync will retry: ${retry}`);
+      },
+      { maxBatch: 50, maxWaitMs: 200 },
+    );
+  }
+
   const publishedCount = () => collector.metrics.publishedTotal;
 
   let closed = false;
@@ -121,6 +155,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (closed) return;
       closed = true;
       await collector.app.close();
+      await streamSub?.close();
       await scheduler.stop();
       await bus.flush();
       await lander.close();
