@@ -114,6 +114,9 @@ export class DebugHub {
   private readonly listeners = new Set<{ filter: JourneyFilter; listener: (m: HubMessage) => void }>();
   /** preview id → expiry (ms); Map keeps insertion order, so the first key is the oldest. */
   private readonly previews = new Map<string, number>();
+  /** Ids disabled before they expired (signed ids cannot be forgotten, only refused). */
+  private readonly revoked = new Set<string>();
+  private previewSecret: string | null = null;
 
   constructor(options: DebugHubOptions = {}) {
     this.capacity = options.capacity ?? 500;
@@ -161,22 +164,45 @@ export class DebugHub {
     return this.listeners.size;
   }
 
+  /**
+   * Signs preview ids with this secret (the debug token), so every collector instance sharing it accepts the
+   * cookie, not only the one that issued it (Cloud Run runs many). Without a secret, ids are remembered here.
+   */
+  setPreviewSecret(secret: string | null): void {
+    this.previewSecret = secret || null;
+  }
+
   /** Issues a new preview id (the value of the `tp_debug` cookie). */
   createPreview(): string {
-    const id = crypto.randomBytes(18).toString('base64url');
-    this.previews.set(id, this.now() + this.previewTtlMs);
+    const nonce = crypto.randomBytes(18).toString('base64url');
+    const expires = this.now() + this.previewTtlMs;
+    if (this.previewSecret) {
+      const payload = `${nonce}.${expires.toString(36)}`;
+      return `${payload}.${this.sign(payload)}`;
+    }
+    this.previews.set(nonce, expires);
     while (this.previews.size > this.maxPreviews) this.previews.delete(this.previews.keys().next().value!);
-    return id;
+    return nonce;
   }
 
   revokePreview(id: string): void {
     this.previews.delete(id);
+    this.revoked.add(id);
+    while (this.revoked.size > this.maxPreviews) this.revoked.delete(this.revoked.values().next().value!);
   }
 
-  /** The preview id from a Cookie header when this hub issued it and it has not expired; else null. */
+  /** The preview id from a Cookie header when this hub issued (or signed) it and it has not expired; else null. */
   previewAllowed(cookieHeader: string | undefined): string | null {
     const id = cookieValue(cookieHeader, PREVIEW_COOKIE);
-    if (!id) return null;
+    if (!id || this.revoked.has(id)) return null;
+    const parts = id.split('.');
+    if (parts.length === 3 && this.previewSecret) {
+      const [nonce, expires36, mac] = parts;
+      const expected = Buffer.from(this.sign(`${nonce}.${expires36}`));
+      const given = Buffer.from(mac);
+      const valid = given.length === expected.length && crypto.timingSafeEqual(given, expected);
+      return valid && parseInt(expires36, 36) > this.now() ? id : null;
+    }
     const expires = this.previews.get(id);
     if (expires === undefined) return null;
     if (expires <= this.now()) {
@@ -184,6 +210,10 @@ export class DebugHub {
       return null;
     }
     return id;
+  }
+
+  private sign(payload: string): string {
+    return crypto.createHmac('sha256', `tp_debug:${this.previewSecret}`).update(payload).digest('base64url');
   }
 
   private emit(j: Journey, message: HubMessage): void {

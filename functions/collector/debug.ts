@@ -72,6 +72,10 @@ export function debugRoutes(app: FastifyInstance, opts: DebugRoutesOptions, done
   const { hub, mode } = opts;
   const token = opts.token || null;
   const heartbeatMs = (opts.heartbeatSeconds ?? 15) * 1000;
+  hub.setPreviewSecret(token);
+  /** Failed token attempts in the current minute: a token is at least 8 characters, this keeps guessing slow. */
+  const failures = { windowStart: 0, count: 0 };
+  const MAX_FAILURES_PER_MINUTE = 10;
 
   function access(req: FastifyRequest): Access {
     if (!token) return mode === 'local' ? { kind: 'open' } : { kind: 'off' };
@@ -143,8 +147,17 @@ export function debugRoutes(app: FastifyInstance, opts: DebugRoutesOptions, done
       return reply.code(404).send({ error: 'debug_off', message: 'the debug view is off: set TAGPIPE_DEBUG_TOKEN' });
     }
     if (token) {
+      const now = Date.now();
+      if (now - failures.windowStart > 60_000) Object.assign(failures, { windowStart: now, count: 0 });
+      if (failures.count >= MAX_FAILURES_PER_MINUTE) {
+        return reply
+          .code(429)
+          .header('Retry-After', String(Math.ceil((failures.windowStart + 60_000 - now) / 1000)))
+          .send({ error: 'too_many_attempts', message: 'too many wrong tokens; try again in a minute' });
+      }
       const given = tokenFrom(req);
       if (!given || !sameToken(given, token)) {
+        failures.count++;
         return reply.code(401).send({ error: 'bad_token', message: 'wrong or missing debug token' });
       }
     }

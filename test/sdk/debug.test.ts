@@ -130,6 +130,27 @@ describe('DebugHub', () => {
     expect([x, y, z].map((p) => hub.previewAllowed(`tp_debug=${p}`))).toEqual([null, y, z]);
   });
 
+  it('signs preview ids with a secret, so any instance sharing it accepts them', () => {
+    let now = 1_000_000;
+    const a = new DebugHub({ previewTtlMs: 1000, now: () => now });
+    const b = new DebugHub({ now: () => now });
+    const stranger = new DebugHub({ now: () => now });
+    a.setPreviewSecret('shared-token-1');
+    b.setPreviewSecret('shared-token-1');
+    stranger.setPreviewSecret('other-token-2');
+    const id = a.createPreview();
+    expect(b.previewAllowed(`tp_debug=${id}`)).toBe(id);
+    expect(stranger.previewAllowed(`tp_debug=${id}`)).toBeNull();
+    // a longer expiry cannot be forged
+    const [nonce, , mac] = id.split('.');
+    expect(b.previewAllowed(`tp_debug=${nonce}.${(now + 9e9).toString(36)}.${mac}`)).toBeNull();
+    b.revokePreview(id);
+    expect(b.previewAllowed(`tp_debug=${id}`)).toBeNull();
+    expect(a.previewAllowed(`tp_debug=${id}`)).toBe(id);
+    now += 1000;
+    expect(a.previewAllowed(`tp_debug=${id}`)).toBeNull();
+  });
+
   it('parses cookie headers', () => {
     expect(cookieValue('a=1; tp_debug=xyz', 'tp_debug')).toBe('xyz');
     expect(cookieValue('xtp_debug=1', 'tp_debug')).toBeNull();
@@ -225,7 +246,7 @@ describe('/debug routes', () => {
     });
     expect(ok.status).toBe(200);
     const setCookie = String(ok.headers['set-cookie']);
-    expect(setCookie).toMatch(/^tp_debug=[A-Za-z0-9_-]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+    expect(setCookie).toMatch(/^tp_debug=[A-Za-z0-9_.-]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
     const cookie = setCookie.split(';')[0];
     const previewId = cookie.split('=')[1];
 
@@ -260,6 +281,18 @@ describe('/debug routes', () => {
     expect(bearer.status).toBe(200);
     await request(`${url}/debug/disable`, { method: 'POST', headers: { cookie } });
     expect((await request(`${url}/debug/journeys`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('slows token guessing: after 10 wrong tokens in a minute even the right one waits', async () => {
+    const { app, url } = await serve({ token: 'right-token-123', mode: 'gcp' });
+    apps.push(app);
+    const attempt = (token: string) =>
+      request(`${url}/debug/enable`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 10; i++) expect((await attempt(`wrong-${i}-xxxx`)).status).toBe(401);
+    const limited = await attempt('right-token-123');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers['set-cookie']).toBeUndefined();
   });
 
   it('without a token: open in local mode (all traffic, filters apply), off in gcp mode', async () => {
