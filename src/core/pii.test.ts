@@ -254,6 +254,14 @@ describe('guardEvent', () => {
     });
   });
 
+  it('keeps a __proto__ key as data without touching the prototype', () => {
+    const properties = JSON.parse('{"__proto__": {"polluted": "a@b.com"}, "x": 1}') as Record<string, unknown>;
+    const guarded = guardEvent({ properties });
+    expect(Object.getPrototypeOf(guarded.properties)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(JSON.stringify(guarded.properties)).toBe('{"__proto__":{"polluted":"[email]"},"x":1}');
+  });
+
   it('redacts beyond the walk depth too', () => {
     let deep: Record<string, unknown> = { leaf: 'call +1 650 555 1212' };
     for (let i = 0; i < 40; i++) deep = { child: deep };

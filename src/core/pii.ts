@@ -477,7 +477,15 @@ function redactValue(value: unknown, depth: number, key: string | null): unknown
   }
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, null));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactValue(v, depth + 1, k);
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    // defineProperty, not assignment: a `__proto__` key stays a plain own property and never changes the prototype.
+    Object.defineProperty(out, k, {
+      value: redactValue(v, depth + 1, k),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   return out;
 }
 
