@@ -201,6 +201,13 @@ describe('normalizeConsent', () => {
     expect(d.warnings[0]).toMatch(/^tcf string could not be decoded/);
     expect(d.warnings[1]).toBe('gcd "nonsense": expected a marker digit and four digit+letter pairs');
     expect(d.warnings[2]).toBe('gcs "G1x1": expected G1 followed by two 0/1 digits');
+    // TCF v1 strings (retired in 2020) are not read as v2.
+    const v1 = normalizeConsentDetailed(
+      { tcString: 'BOEFEAyOEFEAyAHABDENAI4AAAB9vABAASA', gdprApplies: true },
+      { country: 'DE', policy },
+    );
+    expect(v1.consent.source).toBe('default');
+    expect(v1.warnings).toHaveLength(1);
     const fallback = normalizeConsentDetailed(
       { tcString: '', gdprApplies: true, gcs: 'G101' },
       { country: 'US', policy },
