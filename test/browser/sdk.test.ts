@@ -180,6 +180,41 @@ describe('tagpipe.js in Chromium', () => {
     await context.close();
   });
 
+  it('reads Google Consent Mode from a real gtag dataLayer, with later updates winning', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.route(`${collector.url}/gcm`, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><title>GCM</title><script>
+          window.dataLayer = window.dataLayer || [];
+          function gtag(){dataLayer.push(arguments);}
+          gtag('consent', 'default', { ad_storage: 'denied', analytics_storage: 'denied',
+            ad_user_data: 'denied', ad_personalization: 'denied' });
+          gtag('js', new Date());
+          window.tagpipe = window.tagpipe || function(){(tagpipe.q=tagpipe.q||[]).push(arguments)};
+          tagpipe('init', { writeKey: 'wk', flushAt: 1 });
+          tagpipe('page', 'Before Choice');
+        </script><script async src="/sdk.js"></script>`,
+      }),
+    );
+    const first = batchAnswered(page, 'Before Choice');
+    await page.goto(`${collector.url}/gcm`);
+    await first;
+    const second = batchAnswered(page, 'After Choice');
+    await page.evaluate(() => {
+      const g = globalThis as unknown as { gtag: (...a: unknown[]) => void } & PageGlobals;
+      g.gtag('consent', 'update', { analytics_storage: 'granted', ad_storage: 'granted' });
+      g.tagpipe('track', 'After Choice');
+    });
+    await second;
+    expect(collector.items().map((m) => [m.event ?? m.name, m.context.consent])).toEqual([
+      ['Before Choice', { analytics: false, ads: false, ad_user_data: false, ad_personalization: false }],
+      ['After Choice', { analytics: true, ads: true, ad_user_data: false, ad_personalization: false }],
+    ]);
+    await context.close();
+  });
+
   it('keeps events in localStorage through an outage and delivers them once, with the same ids', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
