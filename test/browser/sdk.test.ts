@@ -256,6 +256,17 @@ describe('tagpipe.js in Chromium', () => {
     const purchase = debug.locator('.journey', { hasText: 'track: Order Completed' }).first();
     await purchase.waitFor({ timeout: 20_000 });
     await purchase.locator('summary').click();
+    // a streaming sync reports what it sent for the purchase: the open journey shows it live
+    const order = collector.items().find((m) => m.event === 'Order Completed')!;
+    const delivery = {
+      destination: 'meta_capi',
+      sync: 'purchases',
+      status: 'ok',
+      httpStatus: 200,
+      response: 'events_received=1',
+    };
+    expect(collector.hub.recordDelivery(order.messageId, delivery)).toBe(true);
+    await purchase.locator('.deliveries pre', { hasText: 'events_received=1' }).waitFor();
     await debug.screenshot({ path: `${ARTIFACTS}/harness-debug-view.png` });
     const html = await debug.content();
     expect(html).toContain('Product Viewed');
