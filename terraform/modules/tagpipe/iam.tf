@@ -67,6 +67,24 @@ resource "google_bigquery_dataset_iam_member" "batch_sync_read_marts" {
   member     = google_service_account.workload["batch-sync"].member
 }
 
+# Some marts are views over the intermediate tables (marts.events). A standard view needs its reader to read the
+# tables beneath it too; authorising the marts dataset's views on the model datasets lets the syncs read every
+# mart with dataViewer on marts alone.
+resource "google_bigquery_dataset_access" "marts_views" {
+  for_each = google_bigquery_dataset.model
+
+  project    = var.project_id
+  dataset_id = each.value.dataset_id
+
+  dataset {
+    dataset {
+      project_id = var.project_id
+      dataset_id = google_bigquery_dataset.marts.dataset_id
+    }
+    target_types = ["VIEWS"]
+  }
+}
+
 # --- Both syncs write snapshots, runs and the delivery ledger ---------------------------------------------------
 
 resource "google_bigquery_dataset_iam_member" "sync_state" {
