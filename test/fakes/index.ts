@@ -9,3 +9,4 @@ export { startFakeGa4, type FakeGa4, type FakeGa4Options, type CollectedEvent } 
 export { startFakeTiktok, type FakeTiktok, type FakeTiktokOptions } from './tiktok';
 export { startFakeHubspot, type FakeHubspot, type FakeHubspotOptions } from './hubspot';
 export { startFakeSalesforce, type FakeSalesforce, type FakeSalesforceOptions } from './salesforce';
+export { startFakeDataManager, type FakeDataManager, type FakeDataManagerOptions } from './google-data-manager';

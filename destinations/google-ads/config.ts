@@ -1,0 +1,45 @@
+/**
+ * Google Ads through the Data Manager API (conversions and Customer Match): config schema and limits in one place
+ * (https://developers.google.com/data-manager/api/reference/rest/v1/events/ingest,
+ * https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/ingest).
+ */
+import { z } from 'zod';
+import type { DestinationLimits } from '../../src/core/destination';
+
+/** "At most 2000 Event resources can be sent in a single request." */
+export const MAX_EVENTS_PER_REQUEST = 2000;
+/** Audience members per request: unverified; one public connector uses 10,000. */
+export const MAX_MEMBERS_PER_REQUEST = 10_000;
+/** RESOURCE_EXHAUSTED without Retry-After. */
+export const QUOTA_BACKOFF_MS = 60_000;
+
+const accountId = z.string().regex(/^\d+$/, 'account ids are digits only (no dashes)');
+
+export const configSchema = z.object({
+  /** OAuth 2.0 access token with scope https://www.googleapis.com/auth/datamanager; env GOOGLE_DATA_MANAGER_ACCESS_TOKEN. */
+  accessToken: z.string().min(1),
+  endpoint: z.url().default('https://datamanager.googleapis.com'),
+  /** The Google Ads customer receiving the data. */
+  operatingAccountId: accountId,
+  /** The manager account the credentials belong to, when acting through one. */
+  loginAccountId: accountId.optional(),
+  accountType: z.enum(['GOOGLE_ADS', 'DISPLAY_VIDEO_ADVERTISER', 'DISPLAY_VIDEO_PARTNER', 'DATA_PARTNER']).default('GOOGLE_ADS'),
+  /** Conversion action id (product destination) for conversions. */
+  conversionActionId: z.string().min(1).optional(),
+  /** Customer Match user list id for every audience row; or `audiences` to map mart `audience_id` values. */
+  userListId: z.string().min(1).optional(),
+  audiences: z.record(z.string(), z.string().min(1)).default({}),
+  /** Customer Match terms of service must be accepted in Google Ads; sent with every audience upload. */
+  customerMatchTermsAccepted: z.boolean().default(true),
+  batchSize: z.number().int().min(1).max(MAX_EVENTS_PER_REQUEST).default(MAX_EVENTS_PER_REQUEST),
+  audienceBatchSize: z.number().int().min(1).max(MAX_MEMBERS_PER_REQUEST).default(MAX_MEMBERS_PER_REQUEST),
+  timeoutMs: z.number().int().positive().default(30_000),
+});
+
+export type GoogleAdsConfig = z.infer<typeof configSchema>;
+
+export const SECRETS = ['GOOGLE_DATA_MANAGER_ACCESS_TOKEN'];
+
+export function limits(config: GoogleAdsConfig): DestinationLimits {
+  return { maxBatchSize: config.batchSize };
+}
