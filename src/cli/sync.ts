@@ -13,7 +13,7 @@ import { outcomeFailed, SyncEngine, type SyncOutcome } from '../sync/engine';
 import type { Progress } from '../sync/executor';
 import type { PlanSummary } from '../sync/planner';
 import { readOutbox } from '../sync/outbox';
-import { createStreamSync } from '../sync/stream';
+import { createStreamSync, type StreamSyncDeps } from '../sync/stream';
 import { openWarehouse } from '../warehouse';
 import { localPaths } from '../warehouse/types';
 import { formatTable, loadCliConfig, type WarehouseFlags } from './warehouse';
@@ -252,11 +252,13 @@ export async function serveStreamSync(
   logger: Logger,
   port: number,
   host = config.server.host,
+  deps: Partial<StreamSyncDeps> = {},
 ): Promise<http.Server> {
   const handler = createStreamSync(config, {
     logger,
     openWarehouse: () => openWarehouse(config, { readOnly: false, lockTimeoutMs: 30_000 }),
     closeWarehouse: config.warehouse.kind !== 'bigquery',
+    ...deps,
   });
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];

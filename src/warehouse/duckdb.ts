@@ -185,6 +185,7 @@ export class DuckDbWarehouse implements SyncWarehouse {
     readonly attached: boolean,
     /** `USE` and `search_path` are per connection: stream connections replay them. */
     private readonly sessionSql: string,
+    private readonly releaseFile: (() => void) | null = null,
   ) {}
 
   /** One statement at a time on the shared connection: DuckDB connections are not re-entrant. */
@@ -276,6 +277,7 @@ export class DuckDbWarehouse implements SyncWarehouse {
     }
     this.connection.closeSync();
     this.instance.closeSync();
+    this.releaseFile?.();
   }
 }
 
@@ -305,6 +307,63 @@ function appendValue(appender: Appender, type: ColumnType, value: unknown): void
       return;
     }
   }
+}
+
+/**
+ * In-process guard for the warehouse file. DuckDB's file lock is an OS lock owned by the process, so two
+ * instances in one process (the local stack running a sync while the stream handler records a send) would both
+ * get it and write the file at once. Writers are exclusive, readers shared, waiting in arrival order.
+ */
+interface FileGate {
+  readers: number;
+  writer: boolean;
+  queue: { write: boolean; grant: () => void }[];
+}
+const fileGates = new Map<string, FileGate>();
+
+function pump(gate: FileGate): void {
+  while (gate.queue.length) {
+    const next = gate.queue[0];
+    if (next.write ? gate.writer || gate.readers > 0 : gate.writer) return;
+    gate.queue.shift();
+    if (next.write) gate.writer = true;
+    else gate.readers++;
+    next.grant();
+  }
+}
+
+async function acquireFile(file: string, write: boolean, timeoutMs: number): Promise<() => void> {
+  let gate = fileGates.get(file);
+  if (!gate) {
+    gate = { readers: 0, writer: false, queue: [] };
+    fileGates.set(file, gate);
+  }
+  const g = gate;
+  const entry = { write, grant: () => undefined as void };
+  const granted = new Promise<void>((resolve) => (entry.grant = resolve));
+  g.queue.push(entry);
+  pump(g);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+  const result = await Promise.race([granted.then(() => 'ok' as const), timeout]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    const index = g.queue.indexOf(entry);
+    if (index >= 0) g.queue.splice(index, 1);
+    else release();
+    throw new UnavailableError(
+      `the warehouse file ${file} is in use by a sync or model run in this process; waited ${Math.round(timeoutMs / 1000)} s`,
+    );
+  }
+  let released = false;
+  function release(): void {
+    if (released) return;
+    released = true;
+    if (write) g.writer = false;
+    else g.readers--;
+    pump(g);
+  }
+  return release;
 }
 
 async function attachWithRetry(
@@ -361,13 +420,20 @@ export async function openLocalWarehouse(dataDir: string, options: LocalWarehous
     ...(options.threads ? { threads: String(options.threads) } : {}),
   });
   const connection = await instance.connect();
+  let releaseFile: (() => void) | null = null;
   try {
     await createRawViews(connection, dataDir);
     let attached = false;
     const exists = fs.existsSync(paths.warehouse);
     if (!exists && !options.readOnly && options.create !== false) fs.mkdirSync(paths.root, { recursive: true });
     if (exists || (!options.readOnly && options.create !== false)) {
-      await attachWithRetry(connection, paths.warehouse, options);
+      const started = Date.now();
+      const timeoutMs = options.lockTimeoutMs ?? 30_000;
+      releaseFile = await acquireFile(paths.warehouse, !options.readOnly, timeoutMs);
+      await attachWithRetry(connection, paths.warehouse, {
+        ...options,
+        lockTimeoutMs: Math.max(0, timeoutMs - (Date.now() - started)),
+      });
       attached = true;
     } else if (!options.readOnly) {
       throw new ConfigError(`the warehouse file ${paths.warehouse} does not exist`);
@@ -376,8 +442,9 @@ export async function openLocalWarehouse(dataDir: string, options: LocalWarehous
     const searchPath = attached ? `${WAREHOUSE_CATALOG}.main,memory.main` : 'memory.main';
     const sessionSql = `${attached ? `USE ${WAREHOUSE_CATALOG}; ` : ''}SET search_path = ${sqlString(searchPath)}`;
     await connection.run(sessionSql);
-    return new DuckDbWarehouse(instance, connection, dataDir, options.readOnly, attached, sessionSql);
+    return new DuckDbWarehouse(instance, connection, dataDir, options.readOnly, attached, sessionSql, releaseFile);
   } catch (error) {
+    releaseFile?.();
     connection.closeSync();
     instance.closeSync();
     throw error;

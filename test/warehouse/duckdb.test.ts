@@ -175,6 +175,24 @@ describe('openLocalWarehouse', () => {
     }
   });
 
+  test('in one process, a writer excludes other opens of the file until it closes (OS locks are per process)', async () => {
+    const dir = tempDir();
+    const writer = await openLocalWarehouse(dir, { readOnly: false });
+    await expect(openLocalWarehouse(dir, { readOnly: true, lockTimeoutMs: 300 })).rejects.toThrow(
+      /in use by a sync or model run in this process/,
+    );
+    const waiting = openLocalWarehouse(dir, { readOnly: false, lockTimeoutMs: 10_000 });
+    await writer.exec('CREATE TABLE t AS SELECT 1 AS a');
+    await writer.close();
+    const second = await waiting;
+    expect(await second.query('SELECT a FROM t')).toEqual([{ a: 1 }]);
+    await second.close();
+    const r1 = await openLocalWarehouse(dir, { readOnly: true });
+    const r2 = await openLocalWarehouse(dir, { readOnly: true, lockTimeoutMs: 300 }); // readers share
+    await r1.close();
+    await r2.close();
+  });
+
   test('SQL errors surface with DuckDB message', async () => {
     const dir = tempDir();
     const wh = await openLocalWarehouse(dir, { readOnly: true });
