@@ -1,20 +1,19 @@
 /**
  * Bus entry point: `createBus(config, logger)` opens the adapter `config.bus.kind` names. The embedded bus
- * lives under `localPaths(config.dataDir).bus`.
+ * lives under `localPaths(config.dataDir).bus`; the Pub/Sub bus spools under `<dataDir>/spool`.
  */
 import type { Config } from '../core/config';
-import { ConfigError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { localPaths } from '../warehouse/types';
 import { EmbeddedBus } from './embedded';
+import { PubSubBus } from './pubsub';
 import type { EventBus } from './types';
 
 export { EmbeddedBus } from './embedded';
+export { PubSubBus } from './pubsub';
 export type * from './types';
 
 export async function createBus(config: Config, logger: Logger): Promise<EventBus> {
-  if (config.bus.kind === 'embedded') {
-    return EmbeddedBus.open({ dir: localPaths(config.dataDir).bus, logger, topics: config.bus.topics });
-  }
-  throw new ConfigError(`bus.kind ${config.bus.kind}: adapter not available in this build`, 'bus.kind');
+  if (config.bus.kind === 'pubsub') return PubSubBus.fromConfig(config, logger);
+  return EmbeddedBus.open({ dir: localPaths(config.dataDir).bus, logger, topics: config.bus.topics });
 }
