@@ -4,6 +4,7 @@
  * entry, the dbt profile) and with what Terraform tells Cloud Run to run.
  */
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import YAML from 'yaml';
 import { MODULE_DIR, ROOT, loadModule, type TfDir } from './hcl';
@@ -186,6 +187,35 @@ describe('Dockerfile (app image)', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(1); // the CLI reads its version from package.json
+  });
+
+  test('everything the compiled code imports is a production dependency (the runtime has no dev packages)', () => {
+    const pkg = readJson<{ dependencies: Record<string, string> }>('package.json');
+    const dirs = readJson<{ include: string[]; exclude: string[] }>('tsconfig.build.json').include;
+    const excluded = (f: string) => /(\.test\.ts$|(^|\/)(__fixtures__|testing)\/)/.test(f);
+    const missing: string[] = [];
+    let imports = 0;
+    for (const d of dirs) {
+      for (const f of fs.readdirSync(path.join(ROOT, d), { recursive: true }).map(String)) {
+        if (!f.endsWith('.ts') || excluded(f)) continue;
+        const text = fs.readFileSync(path.join(ROOT, d, f), 'utf8');
+        // Type-only imports vanish in the build; value imports, side-effect imports and require() remain.
+        const specs = [
+          ...text.matchAll(/^import (?!type\b)[^;]*?from '([^']+)'/gm),
+          ...text.matchAll(/^import '([^']+)'/gm),
+          ...text.matchAll(/\brequire\('([^']+)'\)/g),
+          ...text.matchAll(/\bimport\('([^']+)'\)/g),
+        ].map((m) => m[1]);
+        for (const spec of specs) {
+          if (spec.startsWith('.') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
+          const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+          imports++;
+          if (!(name in pkg.dependencies)) missing.push(`${d}/${f}: ${spec}`);
+        }
+      }
+    }
+    expect(imports).toBeGreaterThan(10);
+    expect(missing).toEqual([]);
   });
 
   test('the container port is the one the Cloud Run services listen on', () => {
