@@ -76,6 +76,15 @@ export interface DebugHubOptions {
 }
 
 const DROP_HEADERS = new Set(['cookie', 'authorization', 'proxy-authorization', 'x-debug-token']);
+/** Headers carrying the client's full IP address; the canonical event shows it after the IP policy instead. */
+const IP_HEADERS = new Set([
+  'x-forwarded-for',
+  'x-real-ip',
+  'forwarded',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-client-ip',
+]);
 
 /** Redacts every string in a JSON-shaped value (emails and phone numbers become placeholders). */
 function redactDeep<T>(value: T): T {
@@ -231,6 +240,10 @@ export class DebugHub {
     const headers: Journey['raw']['headers'] = {};
     for (const [k, v] of Object.entries(journey.raw.headers ?? {})) {
       if (DROP_HEADERS.has(k.toLowerCase()) || v === undefined) continue;
+      if (IP_HEADERS.has(k.toLowerCase())) {
+        headers[k] = '[ip]';
+        continue;
+      }
       headers[k] = k.toLowerCase() === 'referer' && typeof v === 'string' ? redactUrl(v) : redactDeep(v);
     }
     const body = journey.raw.body === null || journey.raw.body === undefined ? null : String(journey.raw.body);

@@ -22,6 +22,7 @@ function journey(
         cookie: 'tp_id=abc; tp_debug=secret',
         authorization: 'Basic d2s6',
         referer: 'https://shop.example.com/checkout?email=jane.doe%40example.com&step=2',
+        'x-forwarded-for': '198.51.100.23, 10.0.0.1',
       },
       body: over.body ?? '{"batch":[{"traits":{"email":"jane.doe@example.com"}}]}',
     },
@@ -64,11 +65,12 @@ describe('DebugHub', () => {
     const hub = new DebugHub();
     hub.record(journey());
     const [j] = hub.recent();
-    expect(Object.keys(j.raw.headers).sort()).toEqual(['content-type', 'referer']);
+    expect(Object.keys(j.raw.headers).sort()).toEqual(['content-type', 'referer', 'x-forwarded-for']);
+    expect(j.raw.headers['x-forwarded-for']).toBe('[ip]');
     expect(j.raw.headers.referer).toBe('https://shop.example.com/checkout?email=[email]&step=2');
     expect(j.raw.body).toBe('{"batch":[{"traits":{"email":"[email]"}}]}');
     expect(j.events[0].canonical!.properties).toEqual({ note: 'call me on [phone]', order_id: '100045', sku: 'MUG-1' });
-    expect(JSON.stringify(j)).not.toMatch(/jane|7946|secret/);
+    expect(JSON.stringify(j)).not.toMatch(/jane|7946|secret|198\.51/);
   });
 
   it('caps the body it keeps', () => {
