@@ -195,7 +195,7 @@ class LogSubscription implements Subscription {
 
   private async run(): Promise<void> {
     const { logger, retry } = this.options;
-    let position = this.log.checkpoint(this.name);
+    let position = this.log.register(this.name);
     let failures = 0;
     while (!this.closed) {
       let batch: { messages: DeliveredMessage[]; next: number };

@@ -197,6 +197,9 @@ export class TopicLog {
   private async runCommits(): Promise<void> {
     try {
       while (this.pending.length > 0) {
+        // Yield one event-loop turn first, so callers released by the previous commit (and everyone else
+        // publishing in this turn) can join this one: one fsync then covers all of them.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.options.groupCommit ? this.pending.splice(0) : this.pending.splice(0, 1);
         await this.commit(batch);
       }
@@ -388,6 +391,15 @@ export class TopicLog {
   /** The subscription's next position: its checkpoint, or the oldest retained record for a new one. */
   checkpoint(subscription: string): number {
     return this.checkpoints.get(subscription) ?? this.start;
+  }
+
+  /**
+   * Makes retention wait for a reader that has not saved a checkpoint yet (a new subscription starts at the
+   * oldest retained record, which must not be deleted under it).
+   */
+  register(subscription: string): number {
+    if (!this.checkpoints.has(subscription)) this.checkpoints.set(subscription, this.start);
+    return this.checkpoints.get(subscription) as number;
   }
 
   hasCheckpoint(subscription: string): boolean {

@@ -79,7 +79,7 @@ test('concurrent publishes are group-committed: far fewer fsyncs than calls', as
   await Promise.all(Array.from({ length: 200 }, (_, i) => bus.publish('events', [msg(i)])));
   const stats = bus.log('events').stats;
   expect(stats.records).toBe(200);
-  expect(stats.commits).toBeLessThanOrEqual(3);
+  expect(stats.commits).toBeLessThanOrEqual(2);
   await bus.close();
 
   const perCall = await EmbeddedBus.open({ dir: tmpDir(), groupCommit: false });
