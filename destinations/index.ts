@@ -13,7 +13,16 @@ import { webhook } from './webhook';
  * Each destination has its own config type; the registry holds them behind the common interface. Callers parse
  * the config with the destination's own `configSchema` before `send`, which keeps the pairing sound.
  */
-export const destinations = [metaCapi, metaAudiences, ga4Mp, googleAds, tiktok, hubspot, salesforce, webhook] as unknown as Destination<unknown>[];
+export const destinations = [
+  metaCapi,
+  metaAudiences,
+  ga4Mp,
+  googleAds,
+  tiktok,
+  hubspot,
+  salesforce,
+  webhook,
+] as unknown as Destination<unknown>[];
 
 const byName = new Map(destinations.map((d) => [d.name, d]));
 

@@ -108,6 +108,18 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Consent columns ride along with every row the sync engine hands over (so each send records its consent
+ * basis), even when the sync maps fields. CRM destinations leave them out of the properties they write.
+ */
+export const CONSENT_COLUMNS = new Set([
+  'consent_analytics',
+  'consent_ads',
+  'consent_ad_user_data',
+  'consent_ad_personalization',
+  'consent_source',
+]);
+
 // ---- reading mart values ----
 
 /** A non-empty string (numbers and bigints are stringified), else undefined. */

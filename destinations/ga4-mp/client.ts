@@ -13,13 +13,23 @@ export function collectUrl(config: Ga4Config, debug: boolean): string {
 }
 
 /** Sends one client's events, halving while the body is at or above the 130 kB cap. */
-export async function sendEvents(common: Ga4Common, events: Ga4Event[], ctx: DestinationContext<Ga4Config>): Promise<Outcome[]> {
+export async function sendEvents(
+  common: Ga4Common,
+  events: Ga4Event[],
+  ctx: DestinationContext<Ga4Config>,
+): Promise<Outcome[]> {
   const body = JSON.stringify(requestBody(common, events, ctx.config));
   const bytes = Buffer.byteLength(body);
   if (bytes >= LIMITS.bodyBytes) {
-    if (events.length === 1) return [{ status: 'rejected', reason: `event is ${bytes} bytes; Measurement Protocol bodies must stay under 130 kB` }];
+    if (events.length === 1)
+      return [
+        { status: 'rejected', reason: `event is ${bytes} bytes; Measurement Protocol bodies must stay under 130 kB` },
+      ];
     const half = Math.ceil(events.length / 2);
-    return [...(await sendEvents(common, events.slice(0, half), ctx)), ...(await sendEvents(common, events.slice(half), ctx))];
+    return [
+      ...(await sendEvents(common, events.slice(0, half), ctx)),
+      ...(await sendEvents(common, events.slice(half), ctx)),
+    ];
   }
   const debug = ctx.validate === true;
   const response = await ctx.http({
@@ -55,13 +65,16 @@ interface ValidationMessage {
 export function classifyDebug(response: HttpResponse, count: number): Outcome[] {
   if (response.status < 200 || response.status >= 300) return classify(response, count);
   const messages: ValidationMessage[] =
-    isObject(response.json) && Array.isArray(response.json.validationMessages) ? (response.json.validationMessages as ValidationMessage[]) : [];
+    isObject(response.json) && Array.isArray(response.json.validationMessages)
+      ? (response.json.validationMessages as ValidationMessage[])
+      : [];
   const outcomes: Outcome[] = times(count, { status: 'ok', httpStatus: response.status });
   for (const message of messages) {
     const index = /events[.[](\d+)/.exec(message.fieldPath ?? '') ?? /index: \[(\d+)\]/.exec(message.description ?? '');
     const rejected: Outcome = {
       status: 'rejected',
-      reason: `GA4 validation ${message.validationCode ?? ''} at ${message.fieldPath ?? '(request)'}: ${message.description ?? ''}`.trim(),
+      reason:
+        `GA4 validation ${message.validationCode ?? ''} at ${message.fieldPath ?? '(request)'}: ${message.description ?? ''}`.trim(),
       httpStatus: response.status,
       vendorCode: message.validationCode,
     };

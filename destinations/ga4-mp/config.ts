@@ -64,5 +64,9 @@ export type Ga4Config = z.infer<typeof configSchema>;
 export const SECRETS = ['GA4_API_SECRET'];
 
 export function limits(config: Ga4Config): DestinationLimits {
-  return { maxBatchSize: config.batchSize, maxPayloadBytes: LIMITS.bodyBytes, maxEventAgeSeconds: LIMITS.maxEventAgeSeconds };
+  return {
+    maxBatchSize: config.batchSize,
+    maxPayloadBytes: LIMITS.bodyBytes,
+    maxEventAgeSeconds: LIMITS.maxEventAgeSeconds,
+  };
 }

@@ -46,26 +46,38 @@ describe('ga4-mp transform', () => {
       'param long_value is longer than 100 characters',
     ]);
     const items = [Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`custom_${i}`, 'v']))];
-    expect(eventProblems({ name: 'purchase', params: { items }, timestamp_micros: 0 })).toEqual(['an item has 11 custom params; GA4 allows 10']);
+    expect(eventProblems({ name: 'purchase', params: { items }, timestamp_micros: 0 })).toEqual([
+      'an item has 11 custom params; GA4 allows 10',
+    ]);
     expect(eventProblems({ name: 'purchase', params: { value: 1, currency: 'EUR' }, timestamp_micros: 0 })).toEqual([]);
   });
 });
 
 describe('ga4-mp debug response', () => {
-  const debug = (messages: unknown[]) => classifyDebug({ status: 200, headers: {}, body: '', json: { validationMessages: messages } }, 3);
+  const debug = (messages: unknown[]) =>
+    classifyDebug({ status: 200, headers: {}, body: '', json: { validationMessages: messages } }, 3);
 
   it('rejects the events a message points at and keeps the others ok', () => {
-    const outcomes = debug([{ fieldPath: 'events', description: 'Event at index: [1] has invalid name [x-y].', validationCode: 'NAME_INVALID' }]);
+    const outcomes = debug([
+      {
+        fieldPath: 'events',
+        description: 'Event at index: [1] has invalid name [x-y].',
+        validationCode: 'NAME_INVALID',
+      },
+    ]);
     expect(outcomes.map((o) => o.status)).toEqual(['ok', 'rejected', 'ok']);
-    expect(outcomes[1]).toMatchObject({ vendorCode: 'NAME_INVALID', reason: expect.stringContaining('index: [1]') as unknown });
+    expect(outcomes[1]).toMatchObject({
+      vendorCode: 'NAME_INVALID',
+      reason: expect.stringContaining('index: [1]') as unknown,
+    });
   });
 
   it('rejects every event for a request-level message, and all ok without messages', () => {
-    expect(debug([{ fieldPath: 'client_id', description: 'Measurement requires a client_id.', validationCode: 'VALUE_REQUIRED' }]).map((o) => o.status)).toEqual([
-      'rejected',
-      'rejected',
-      'rejected',
-    ]);
+    expect(
+      debug([
+        { fieldPath: 'client_id', description: 'Measurement requires a client_id.', validationCode: 'VALUE_REQUIRED' },
+      ]).map((o) => o.status),
+    ).toEqual(['rejected', 'rejected', 'rejected']);
     expect(debug([]).map((o) => o.status)).toEqual(['ok', 'ok', 'ok']);
   });
 });

@@ -20,8 +20,12 @@ export const ga4Mp: Destination<Ga4Config> = {
     const prepared = batch.map((record) => toGa4(record.row, ctx.config, now));
     const commons = new Map<string, Ga4Common>();
     for (const p of prepared) if (p.ok) commons.set(p.value.group, p.value.value.common);
-    const events = prepared.map((p) => (p.ok ? { ok: true as const, value: { group: p.value.group, value: p.value.value.event } } : p));
-    return sendGrouped<Ga4Event>(events, ctx.config.batchSize, (group, list) => sendEvents(commons.get(group) as Ga4Common, list, ctx));
+    const events = prepared.map((p) =>
+      p.ok ? { ok: true as const, value: { group: p.value.group, value: p.value.value.event } } : p,
+    );
+    return sendGrouped<Ga4Event>(events, ctx.config.batchSize, (group, list) =>
+      sendEvents(commons.get(group) as Ga4Common, list, ctx),
+    );
   },
 };
 

@@ -4,7 +4,18 @@
  * Rows sharing the request-level fields (client_id, user_id, consent, user_data) share a request; each event
  * carries its own `timestamp_micros`.
  */
-import { accept, boolean, compact, hashedColumn, items, numeric, refuse, text, timestamp, type Prepared } from '../shared';
+import {
+  accept,
+  boolean,
+  compact,
+  hashedColumn,
+  items,
+  numeric,
+  refuse,
+  text,
+  timestamp,
+  type Prepared,
+} from '../shared';
 import {
   DEFAULT_EVENT_NAMES,
   LIMITS,
@@ -39,7 +50,8 @@ export interface Ga4Item {
   value: { common: Ga4Common; event: Ga4Event };
 }
 
-const grant = (value: boolean | undefined): 'GRANTED' | 'DENIED' | undefined => (value === undefined ? undefined : value ? 'GRANTED' : 'DENIED');
+const grant = (value: boolean | undefined): 'GRANTED' | 'DENIED' | undefined =>
+  value === undefined ? undefined : value ? 'GRANTED' : 'DENIED';
 
 export function toGa4(row: Record<string, unknown>, config: Ga4Config, now: Date): Prepared<Ga4Item> {
   const clientId = text(row, 'anonymous_id');
@@ -63,7 +75,8 @@ export function toGa4(row: Record<string, unknown>, config: Ga4Config, now: Date
     engagement_time_msec: config.engagementTimeMsec,
   }) as Record<string, unknown>;
   // GA4 needs currency whenever value is set (purchase reports drop revenue otherwise).
-  if (params.value !== undefined && params.currency === undefined) return refuse('value without currency: GA4 needs both');
+  if (params.value !== undefined && params.currency === undefined)
+    return refuse('value without currency: GA4 needs both');
   const event: Ga4Event = { name, params, timestamp_micros: occurredAt.getTime() * 1000 };
   const problems = eventProblems(event);
   if (problems.length > 0) return refuse(problems.join('; '));
@@ -75,11 +88,17 @@ export function toGa4(row: Record<string, unknown>, config: Ga4Config, now: Date
   const common: Ga4Common = compact({
     client_id: clientId,
     user_id: text(row, 'user_id'),
-    consent: compact({ ad_user_data: grant(adUserData), ad_personalization: grant(boolean(row, 'consent_ad_personalization')) }),
+    consent: compact({
+      ad_user_data: grant(adUserData),
+      ad_personalization: grant(boolean(row, 'consent_ad_personalization')),
+    }),
     // User-provided data goes only with ad_user_data consent.
     user_data:
       adUserData === true
-        ? compact({ sha256_email_address: email.value ? [email.value] : undefined, sha256_phone_number: phone.value ? [phone.value] : undefined })
+        ? compact({
+            sha256_email_address: email.value ? [email.value] : undefined,
+            sha256_phone_number: phone.value ? [phone.value] : undefined,
+          })
         : undefined,
   });
   return accept({ group: JSON.stringify(common), value: { common, event } });
@@ -109,7 +128,8 @@ export function eventProblems(event: Ga4Event): string[] {
   if (nameIssue) problems.push(nameIssue);
   if (RESERVED_EVENT_NAMES.has(event.name)) problems.push(`event name "${event.name}" is reserved`);
   const names = Object.keys(event.params);
-  if (names.length > LIMITS.paramsPerEvent) problems.push(`${names.length} params; GA4 allows ${LIMITS.paramsPerEvent}`);
+  if (names.length > LIMITS.paramsPerEvent)
+    problems.push(`${names.length} params; GA4 allows ${LIMITS.paramsPerEvent}`);
   for (const [param, value] of Object.entries(event.params)) {
     const issue = nameProblem('param name', param, LIMITS.paramNameLength);
     if (issue) problems.push(issue);
@@ -117,9 +137,11 @@ export function eventProblems(event: Ga4Event): string[] {
     if (param === 'items') {
       for (const item of value as Record<string, unknown>[]) {
         const custom = Object.keys(item).filter((k) => !STANDARD_ITEM_PARAMS.has(k));
-        if (custom.length > LIMITS.itemCustomParams) problems.push(`an item has ${custom.length} custom params; GA4 allows ${LIMITS.itemCustomParams}`);
+        if (custom.length > LIMITS.itemCustomParams)
+          problems.push(`an item has ${custom.length} custom params; GA4 allows ${LIMITS.itemCustomParams}`);
         for (const [key, v] of Object.entries(item)) {
-          if (typeof v === 'string' && v.length > LIMITS.paramValueLength) problems.push(`item ${key} is longer than ${LIMITS.paramValueLength} characters`);
+          if (typeof v === 'string' && v.length > LIMITS.paramValueLength)
+            problems.push(`item ${key} is longer than ${LIMITS.paramValueLength} characters`);
         }
       }
     } else if (typeof value === 'string' && value.length > LIMITS.paramValueLength) {

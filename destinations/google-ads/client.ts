@@ -56,25 +56,53 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
   const error = isObject(body.error) ? body.error : {};
   const code = typeof error.status === 'string' ? error.status : undefined;
   const message = typeof error.message === 'string' ? error.message : excerpt(response.body);
-  const reasons = (Array.isArray(error.details) ? error.details : []).filter(isObject).map((d) => d.reason).filter((r): r is string => typeof r === 'string');
+  const reasons = (Array.isArray(error.details) ? error.details : [])
+    .filter(isObject)
+    .map((d) => d.reason)
+    .filter((r): r is string => typeof r === 'string');
   const vendorCode = reasons[0] ?? code;
   const reason = `Data Manager ${status} ${code ?? ''}${reasons.length ? ` (${reasons.join(', ')})` : ''}: ${message}`;
-  const action: Action = (code && STATUSES[code]) || (status === 429 ? 'throttle' : status >= 500 ? 'retry' : 'invalid');
+  const action: Action =
+    (code && STATUSES[code]) || (status === 429 ? 'throttle' : status >= 500 ? 'retry' : 'invalid');
 
   switch (action) {
     case 'throttle':
-      return times(count, { status: 'retry', reason, httpStatus: status, vendorCode, retryAfterMs: parseRetryAfter(response.headers['retry-after']) ?? QUOTA_BACKOFF_MS });
+      return times(count, {
+        status: 'retry',
+        reason,
+        httpStatus: status,
+        vendorCode,
+        retryAfterMs: parseRetryAfter(response.headers['retry-after']) ?? QUOTA_BACKOFF_MS,
+      });
     case 'retry':
-      return times(count, { status: 'retry', reason, httpStatus: status, vendorCode, retryAfterMs: parseRetryAfter(response.headers['retry-after']) });
+      return times(count, {
+        status: 'retry',
+        reason,
+        httpStatus: status,
+        vendorCode,
+        retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+      });
     case 'rejected':
       return times(count, { status: 'rejected', reason, httpStatus: status, vendorCode });
     case 'invalid': {
       const named = namedRecords(error.details, count);
-      if (named.size === 0) return times(count, { status: 'rejected', reason, httpStatus: status, vendorCode, wholeBatch: true });
+      if (named.size === 0)
+        return times(count, { status: 'rejected', reason, httpStatus: status, vendorCode, wholeBatch: true });
       return Array.from({ length: count }, (_, i): Outcome => {
         const violation = named.get(i);
-        if (violation) return { status: 'rejected', reason: `Data Manager: ${violation.field ?? ''}: ${violation.description ?? message}`, httpStatus: status, vendorCode };
-        return { status: 'retry', reason: 'not ingested: the request failed fast on another record', httpStatus: status, vendorCode };
+        if (violation)
+          return {
+            status: 'rejected',
+            reason: `Data Manager: ${violation.field ?? ''}: ${violation.description ?? message}`,
+            httpStatus: status,
+            vendorCode,
+          };
+        return {
+          status: 'retry',
+          reason: 'not ingested: the request failed fast on another record',
+          httpStatus: status,
+          vendorCode,
+        };
       });
     }
   }

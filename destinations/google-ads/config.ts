@@ -23,7 +23,9 @@ export const configSchema = z.object({
   operatingAccountId: accountId,
   /** The manager account the credentials belong to, when acting through one. */
   loginAccountId: accountId.optional(),
-  accountType: z.enum(['GOOGLE_ADS', 'DISPLAY_VIDEO_ADVERTISER', 'DISPLAY_VIDEO_PARTNER', 'DATA_PARTNER']).default('GOOGLE_ADS'),
+  accountType: z
+    .enum(['GOOGLE_ADS', 'DISPLAY_VIDEO_ADVERTISER', 'DISPLAY_VIDEO_PARTNER', 'DATA_PARTNER'])
+    .default('GOOGLE_ADS'),
   /** Conversion action id (product destination) for conversions. */
   conversionActionId: z.string().min(1).optional(),
   /** Customer Match user list id for every audience row; or `audiences` to map mart `audience_id` values. */

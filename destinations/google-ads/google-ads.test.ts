@@ -18,14 +18,27 @@ const config = configSchema.parse({
 describe('google-ads transform', () => {
   it('maps conversions to the exact events:ingest body (validateOnly), one click id, user data only with consent', () => {
     const prepared = rows.map((row) => toEvent(row));
-    expect(eventsBody(prepared.flatMap((p) => (p.ok ? [p.value] : [])), config, true)).toEqual(expectedEvents);
-    expect(prepared[2]).toEqual({ ok: false, reason: expect.stringMatching(/no click id .* and no consented user data/) as unknown });
+    expect(
+      eventsBody(
+        prepared.flatMap((p) => (p.ok ? [p.value] : [])),
+        config,
+        true,
+      ),
+    ).toEqual(expectedEvents);
+    expect(prepared[2]).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/no click id .* and no consented user data/) as unknown,
+    });
     expect(prepared[3]).toEqual({ ok: false, reason: 'value without currency' });
   });
 
   it('maps audience members to the exact audienceMembers:ingest body', () => {
     const prepared = (members as SyncRecord[]).map((m) => toMember(m, config));
-    expect(prepared.map((p) => (p.ok ? p.value.group : p.reason))).toEqual(['add 777', 'remove 777', expect.stringMatching(/nothing to match on/)]);
+    expect(prepared.map((p) => (p.ok ? p.value.group : p.reason))).toEqual([
+      'add 777',
+      'remove 777',
+      expect.stringMatching(/nothing to match on/),
+    ]);
     const adds = prepared.flatMap((p) => (p.ok && p.value.group === 'add 777' ? [p.value.value] : [])) as DmMember[];
     expect(membersBody(adds, '777', 'add', config, false)).toEqual(expectedMembers);
     expect(membersBody(adds, '777', 'remove', config, false)).not.toHaveProperty('termsOfService');
@@ -37,21 +50,33 @@ describe('google-ads response table', () => {
     const body = { error: { code: status, status: code, message: 'm', details } };
     return classify({ status, headers, body: JSON.stringify(body), json: body }, 3);
   };
-  const badRequest = (fields: string[]) => [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: fields.map((field) => ({ field, description: 'bad' })) }];
+  const badRequest = (fields: string[]) => [
+    {
+      '@type': 'type.googleapis.com/google.rpc.BadRequest',
+      fieldViolations: fields.map((field) => ({ field, description: 'bad' })),
+    },
+  ];
 
   it('records the requestId on success', () => {
-    expect(classify({ status: 200, headers: {}, body: '', json: { requestId: 'r-9' } }, 1)).toEqual([{ status: 'ok', httpStatus: 200, requestId: 'r-9' }]);
-  });
-  it('rejects the records the violations name and retries the others', () => {
-    expect(error(400, 'INVALID_ARGUMENT', badRequest(['events[1].currency'])).map((o) => o.status)).toEqual(['retry', 'rejected', 'retry']);
-    expect(error(400, 'INVALID_ARGUMENT', badRequest(['audience_members[2].user_data.user_identifiers[0]'])).map((o) => o.status)).toEqual([
-      'retry',
-      'retry',
-      'rejected',
+    expect(classify({ status: 200, headers: {}, body: '', json: { requestId: 'r-9' } }, 1)).toEqual([
+      { status: 'ok', httpStatus: 200, requestId: 'r-9' },
     ]);
   });
+  it('rejects the records the violations name and retries the others', () => {
+    expect(error(400, 'INVALID_ARGUMENT', badRequest(['events[1].currency'])).map((o) => o.status)).toEqual([
+      'retry',
+      'rejected',
+      'retry',
+    ]);
+    expect(
+      error(400, 'INVALID_ARGUMENT', badRequest(['audience_members[2].user_data.user_identifiers[0]'])).map(
+        (o) => o.status,
+      ),
+    ).toEqual(['retry', 'retry', 'rejected']);
+  });
   it('marks whole-request violations for bisection', () => {
-    for (const o of error(400, 'INVALID_ARGUMENT', badRequest(['encoding']))) expect(o).toMatchObject({ status: 'rejected', wholeBatch: true });
+    for (const o of error(400, 'INVALID_ARGUMENT', badRequest(['encoding'])))
+      expect(o).toMatchObject({ status: 'rejected', wholeBatch: true });
     for (const o of error(400, 'INVALID_ARGUMENT')) expect(o).toMatchObject({ status: 'rejected', wholeBatch: true });
   });
   it.each([

@@ -25,10 +25,16 @@ export const googleAds: Destination<GoogleAdsConfig> = {
 
     if (events.length > 0) {
       const results = ctx.config.conversionActionId
-        ? await sendPrepared(events.map((r) => toEvent(r.row)), ctx.config.batchSize, (list) =>
-            post('/v1/events:ingest', eventsBody(list, ctx.config, validateOnly), list.length, ctx),
+        ? await sendPrepared(
+            events.map((r) => toEvent(r.row)),
+            ctx.config.batchSize,
+            (list) => post('/v1/events:ingest', eventsBody(list, ctx.config, validateOnly), list.length, ctx),
           )
-        : events.map((): Outcome => ({ status: 'rejected', reason: 'conversionActionId is not configured', vendorCode: 'config' }));
+        : events.map((): Outcome => ({
+            status: 'rejected',
+            reason: 'conversionActionId is not configured',
+            vendorCode: 'config',
+          }));
       eventAt.forEach((at, i) => (outcomes[at] = results[i]));
     }
     if (members.length > 0) {

@@ -58,7 +58,8 @@ function userDataOf(row: Record<string, unknown>): { userData?: DmUserData; erro
 
 export function toEvent(row: Record<string, unknown>): Prepared<DmEvent> {
   const transactionId = text(row, 'transaction_id') ?? text(row, 'event_id');
-  if (!transactionId) return refuse('transaction_id and event_id are missing: Data Manager deduplicates on transactionId');
+  if (!transactionId)
+    return refuse('transaction_id and event_id are missing: Data Manager deduplicates on transactionId');
   const occurredAt = timestamp(row, 'occurred_at');
   if (!occurredAt) return refuse('occurred_at is missing or not a timestamp');
   // Google Ads attributes a click conversion to one click: the first id present wins.
@@ -92,7 +93,8 @@ export function toEvent(row: Record<string, unknown>): Prepared<DmEvent> {
 }
 
 export function toMember(record: SyncRecord, config: GoogleAdsConfig): Prepared<{ group: string; value: DmMember }> {
-  if (record.action !== 'add' && record.action !== 'remove') return refuse(`action ${record.action} is not add or remove`);
+  if (record.action !== 'add' && record.action !== 'remove')
+    return refuse(`action ${record.action} is not add or remove`);
   const martAudience = text(record.row, 'audience_id');
   const listId = (martAudience !== undefined ? config.audiences[martAudience] : undefined) ?? config.userListId;
   if (!listId) return refuse(`no user list configured for audience_id ${martAudience ?? '(none)'}`);
@@ -106,7 +108,9 @@ export function toMember(record: SyncRecord, config: GoogleAdsConfig): Prepared<
 export function destination(config: GoogleAdsConfig, productDestinationId: string): DmDestination {
   return compact({
     operatingAccount: { accountId: config.operatingAccountId, accountType: config.accountType },
-    loginAccount: config.loginAccountId ? { accountId: config.loginAccountId, accountType: config.accountType } : undefined,
+    loginAccount: config.loginAccountId
+      ? { accountId: config.loginAccountId, accountType: config.accountType }
+      : undefined,
     productDestinationId,
   });
 }
@@ -120,7 +124,13 @@ export function eventsBody(events: DmEvent[], config: GoogleAdsConfig, validateO
   };
 }
 
-export function membersBody(members: DmMember[], listId: string, action: 'add' | 'remove', config: GoogleAdsConfig, validateOnly: boolean) {
+export function membersBody(
+  members: DmMember[],
+  listId: string,
+  action: 'add' | 'remove',
+  config: GoogleAdsConfig,
+  validateOnly: boolean,
+) {
   return {
     destinations: [destination(config, listId)],
     audienceMembers: members,

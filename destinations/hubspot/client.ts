@@ -39,14 +39,37 @@ export function classify(response: HttpResponse, inputs: HubspotInput[]): Outcom
     const retryAfterMs =
       parseRetryAfter(response.headers['retry-after']) ??
       (policy === 'DAILY' ? DAILY_LIMIT_BACKOFF_MS : Number.isFinite(windowMs) && windowMs > 0 ? windowMs : 10_000);
-    return times(inputs.length, { status: 'retry', reason: `HubSpot 429 ${policy ?? ''}: ${message}`.trim(), httpStatus: 429, retryAfterMs, vendorCode: policy ?? 'RATE_LIMIT' });
+    return times(inputs.length, {
+      status: 'retry',
+      reason: `HubSpot 429 ${policy ?? ''}: ${message}`.trim(),
+      httpStatus: 429,
+      retryAfterMs,
+      vendorCode: policy ?? 'RATE_LIMIT',
+    });
   }
-  if (status >= 500) return times(inputs.length, { status: 'retry', reason: `HubSpot ${status}: ${message}`, httpStatus: status, vendorCode: category });
+  if (status >= 500)
+    return times(inputs.length, {
+      status: 'retry',
+      reason: `HubSpot ${status}: ${message}`,
+      httpStatus: status,
+      vendorCode: category,
+    });
   if (status === 401 || status === 403) {
-    return times(inputs.length, { status: 'rejected', reason: `HubSpot ${status} ${category ?? ''}: ${message} (check the token and its crm.objects.contacts.write scope)`, httpStatus: status, vendorCode: category });
+    return times(inputs.length, {
+      status: 'rejected',
+      reason: `HubSpot ${status} ${category ?? ''}: ${message} (check the token and its crm.objects.contacts.write scope)`,
+      httpStatus: status,
+      vendorCode: category,
+    });
   }
   // 400 for the request (e.g. a property that does not exist): HubSpot names no input, the executor bisects.
-  return times(inputs.length, { status: 'rejected', reason: `HubSpot ${status} ${category ?? ''}: ${message}`, httpStatus: status, vendorCode: category, wholeBatch: true });
+  return times(inputs.length, {
+    status: 'rejected',
+    reason: `HubSpot ${status} ${category ?? ''}: ${message}`,
+    httpStatus: status,
+    vendorCode: category,
+    wholeBatch: true,
+  });
 }
 
 /** Results name upserted contacts by their id property; errors name failed inputs in `context` values. */
@@ -63,14 +86,26 @@ function perInput(status: number, body: Record<string, unknown>, inputs: Hubspot
   const failed = new Map<string, HubspotError>();
   const errors = (Array.isArray(body.errors) ? body.errors : []) as HubspotError[];
   for (const error of errors) {
-    const named = Object.values(error.context ?? {}).flatMap((v) => (Array.isArray(v) ? v : [v])).map((v) => String(v).toLowerCase());
+    const named = Object.values(error.context ?? {})
+      .flatMap((v) => (Array.isArray(v) ? v : [v]))
+      .map((v) => String(v).toLowerCase());
     for (const input of inputs) if (named.includes(input.id.toLowerCase())) failed.set(input.id, error);
   }
   return inputs.map((input) => {
     const error = failed.get(input.id);
-    if (error) return { status: 'rejected', reason: `HubSpot ${error.category ?? 'error'}: ${error.message ?? ''}`, httpStatus: status, vendorCode: error.category };
+    if (error)
+      return {
+        status: 'rejected',
+        reason: `HubSpot ${error.category ?? 'error'}: ${error.message ?? ''}`,
+        httpStatus: status,
+        vendorCode: error.category,
+      };
     if (done.has(input.id) || errors.length === 0) return { status: 'ok', httpStatus: status };
     // Errors were reported but none names this input, and no result does either: an upsert is safe to repeat.
-    return { status: 'retry', reason: `HubSpot reported ${errors.length} errors without naming this input`, httpStatus: status };
+    return {
+      status: 'retry',
+      reason: `HubSpot reported ${errors.length} errors without naming this input`,
+      httpStatus: status,
+    };
   });
 }

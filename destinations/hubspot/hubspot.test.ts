@@ -35,7 +35,11 @@ describe('hubspot transform', () => {
 });
 
 describe('hubspot response table', () => {
-  const inputs: HubspotInput[] = ['a@x.io', 'b@x.io', 'c@x.io'].map((id) => ({ id, idProperty: 'email', properties: {} }));
+  const inputs: HubspotInput[] = ['a@x.io', 'b@x.io', 'c@x.io'].map((id) => ({
+    id,
+    idProperty: 'email',
+    properties: {},
+  }));
   const answer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
     classify({ status, headers, body: JSON.stringify(body), json: body }, inputs);
 
@@ -50,7 +54,10 @@ describe('hubspot response table', () => {
   });
 
   it('retries inputs neither a result nor an error names', () => {
-    const outcomes = answer(207, { results: [{ properties: { email: 'a@x.io' } }], errors: [{ category: 'X', message: 'm', context: {} }] });
+    const outcomes = answer(207, {
+      results: [{ properties: { email: 'a@x.io' } }],
+      errors: [{ category: 'X', message: 'm', context: {} }],
+    });
     expect(outcomes.map((o) => o.status)).toEqual(['ok', 'retry', 'retry']);
   });
 
@@ -64,7 +71,10 @@ describe('hubspot response table', () => {
   });
 
   it('marks 400 whole-batch, 401 not, and retries 5xx', () => {
-    expect(answer(400, { category: 'VALIDATION_ERROR', message: 'x' })[0]).toMatchObject({ status: 'rejected', wholeBatch: true });
+    expect(answer(400, { category: 'VALIDATION_ERROR', message: 'x' })[0]).toMatchObject({
+      status: 'rejected',
+      wholeBatch: true,
+    });
     expect(answer(401, { category: 'INVALID_AUTHENTICATION', message: 'x' })[0]).not.toHaveProperty('wholeBatch');
     expect(answer(502, 'Bad gateway')[0]).toMatchObject({ status: 'retry', httpStatus: 502 });
   });

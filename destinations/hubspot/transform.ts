@@ -2,7 +2,7 @@
  * HubSpot contact upsert mapping (pure): a `marts.users` row (after the sync's field mapping, so its columns are
  * HubSpot property names) → one `inputs[]` entry `{ id, idProperty, properties }`.
  */
-import { accept, refuse, text, toDate, type Prepared } from '../shared';
+import { CONSENT_COLUMNS, accept, refuse, text, toDate, type Prepared } from '../shared';
 import type { HubspotConfig } from './config';
 
 export interface HubspotInput {
@@ -17,14 +17,19 @@ export function toInput(row: Record<string, unknown>, config: HubspotConfig): Pr
   const id = text(row, config.idProperty);
   if (!id) return refuse(`${config.idProperty} is missing: it identifies the contact`);
   if (config.idProperty === 'email' && !EMAIL.test(id)) return refuse('email is not an email address');
-  const columns = config.properties ?? Object.keys(row).filter((key) => key !== config.idProperty);
+  const columns =
+    config.properties ?? Object.keys(row).filter((key) => key !== config.idProperty && !CONSENT_COLUMNS.has(key));
   const properties: Record<string, string> = {};
   for (const column of columns) {
     const value = propertyValue(row[column]);
     // Absent values are left out rather than sent empty: an empty string would clear the property in HubSpot.
     if (value !== undefined) properties[column] = value;
   }
-  return accept({ id: config.idProperty === 'email' ? id.toLowerCase() : id, idProperty: config.idProperty, properties });
+  return accept({
+    id: config.idProperty === 'email' ? id.toLowerCase() : id,
+    idProperty: config.idProperty,
+    properties,
+  });
 }
 
 /** HubSpot property values are strings; dates go as ISO-8601, lists and objects as JSON. */

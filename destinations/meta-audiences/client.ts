@@ -5,7 +5,11 @@ import { isObject } from '../shared';
 import type { MetaAudiencesConfig } from './config';
 import { payload, type MemberRow, type Target } from './transform';
 
-export async function sendMembers(target: Target, members: MemberRow[], ctx: DestinationContext<MetaAudiencesConfig>): Promise<Outcome[]> {
+export async function sendMembers(
+  target: Target,
+  members: MemberRow[],
+  ctx: DestinationContext<MetaAudiencesConfig>,
+): Promise<Outcome[]> {
   const { endpoint, apiVersion, accessToken, timeoutMs } = ctx.config;
   const response = await ctx.http({
     method: target.method,
@@ -24,12 +28,19 @@ export async function sendMembers(target: Target, members: MemberRow[], ctx: Des
 export function classify(response: HttpResponse, members: MemberRow[]): Outcome[] {
   if (response.status < 200 || response.status >= 300) return classifyGraphError(response, members.length);
   const body = isObject(response.json) ? response.json : {};
-  const samples = new Set(Array.isArray(body.invalid_entry_samples) ? body.invalid_entry_samples.map((s) => String(s)) : []);
+  const samples = new Set(
+    Array.isArray(body.invalid_entry_samples) ? body.invalid_entry_samples.map((s) => String(s)) : [],
+  );
   const requestId = typeof body.session_id === 'string' ? body.session_id : undefined;
   return members.map((member) => {
     const sample = member.join(',');
     if (samples.has(sample) || member.some((value) => samples.has(value))) {
-      return { status: 'rejected', reason: 'Meta counted this member as an invalid entry', httpStatus: response.status, vendorCode: 'invalid_entry' };
+      return {
+        status: 'rejected',
+        reason: 'Meta counted this member as an invalid entry',
+        httpStatus: response.status,
+        vendorCode: 'invalid_entry',
+      };
     }
     return { status: 'ok', httpStatus: response.status, ...(requestId ? { requestId } : {}) };
   });

@@ -17,10 +17,7 @@ export const SCHEMA = ['EMAIL_SHA256', 'PHONE_SHA256'] as const;
 export const configSchema = z
   .object({
     /** Custom audience id for every row; or use `audiences` to map mart `audience_id` values. */
-    audienceId: z
-      .string()
-      .regex(/^\d+$/)
-      .optional(),
+    audienceId: z.string().regex(/^\d+$/).optional(),
     /** Mart `audience_id` → Meta custom audience id. */
     audiences: z.record(z.string(), z.string().regex(/^\d+$/)).default({}),
     /** Access token with ads_management on the ad account; env META_AUDIENCES_ACCESS_TOKEN. */

@@ -17,7 +17,9 @@ export const metaAudiences: Destination<MetaAudiencesConfig> = {
   secrets: SECRETS,
   send(batch, ctx) {
     const prepared = batch.map((record) => toMember(record, ctx.config));
-    return sendGrouped(prepared, ctx.config.batchSize, (group, members) => sendMembers(parseTargetKey(group), members, ctx));
+    return sendGrouped(prepared, ctx.config.batchSize, (group, members) =>
+      sendMembers(parseTargetKey(group), members, ctx),
+    );
   },
 };
 

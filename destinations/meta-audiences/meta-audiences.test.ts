@@ -19,7 +19,10 @@ describe('meta-audiences transform', () => {
 
   it('refuses members without identifiers and audiences without a mapping', () => {
     expect(prepared[4]).toEqual({ ok: false, reason: expect.stringMatching(/nothing to match on/) as unknown });
-    expect(prepared[5]).toEqual({ ok: false, reason: expect.stringMatching(/no Meta audience configured for audience_id other/) as unknown });
+    expect(prepared[5]).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/no Meta audience configured for audience_id other/) as unknown,
+    });
   });
 
   it('requires an audience id or a mapping', () => {
@@ -29,15 +32,27 @@ describe('meta-audiences transform', () => {
 });
 
 describe('meta-audiences response table', () => {
-  const rows: MemberRow[] = [['a'.repeat(64), ''], ['b'.repeat(64), '']];
+  const rows: MemberRow[] = [
+    ['a'.repeat(64), ''],
+    ['b'.repeat(64), ''],
+  ];
   it('rejects the members Meta samples as invalid and accepts the rest', () => {
-    const body = { audience_id: '1', session_id: 's', num_received: 2, num_invalid_entries: 1, invalid_entry_samples: ['b'.repeat(64)] };
+    const body = {
+      audience_id: '1',
+      session_id: 's',
+      num_received: 2,
+      num_invalid_entries: 1,
+      invalid_entry_samples: ['b'.repeat(64)],
+    };
     const outcomes = classify({ status: 200, headers: {}, body: JSON.stringify(body), json: body }, rows);
     expect(outcomes.map((o) => o.status)).toEqual(['ok', 'rejected']);
   });
   it('uses the Graph API error table', () => {
     const body = { error: { code: 80003, message: 'too many calls' } };
     const outcomes = classify({ status: 400, headers: {}, body: JSON.stringify(body), json: body }, rows);
-    expect(outcomes).toEqual([expect.objectContaining({ status: 'retry', vendorCode: '80003' }), expect.objectContaining({ status: 'retry' })]);
+    expect(outcomes).toEqual([
+      expect.objectContaining({ status: 'retry', vendorCode: '80003' }),
+      expect.objectContaining({ status: 'retry' }),
+    ]);
   });
 });

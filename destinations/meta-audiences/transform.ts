@@ -19,8 +19,12 @@ export function parseTargetKey(key: string): Target {
   return { method: method as Target['method'], audienceId };
 }
 
-export function toMember(record: SyncRecord, config: MetaAudiencesConfig): Prepared<{ group: string; value: MemberRow }> {
-  if (record.action !== 'add' && record.action !== 'remove') return refuse(`action ${record.action} is not add or remove`);
+export function toMember(
+  record: SyncRecord,
+  config: MetaAudiencesConfig,
+): Prepared<{ group: string; value: MemberRow }> {
+  if (record.action !== 'add' && record.action !== 'remove')
+    return refuse(`action ${record.action} is not add or remove`);
   const martAudience = text(record.row, 'audience_id');
   const audienceId = (martAudience !== undefined ? config.audiences[martAudience] : undefined) ?? config.audienceId;
   if (!audienceId) return refuse(`no Meta audience configured for audience_id ${martAudience ?? '(none)'}`);

@@ -51,9 +51,17 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
     if (typeof received === 'number' && received !== count) {
       // Meta accepted the request but counted fewer events: nothing says which, so retrying is the safe side
       // (event_id dedup makes a resend harmless).
-      return times(count, { status: 'retry', reason: `Meta received ${received} of ${count} events`, httpStatus: status });
+      return times(count, {
+        status: 'retry',
+        reason: `Meta received ${received} of ${count} events`,
+        httpStatus: status,
+      });
     }
-    return times(count, { status: 'ok', httpStatus: status, requestId: typeof traceId === 'string' ? traceId : undefined });
+    return times(count, {
+      status: 'ok',
+      httpStatus: status,
+      requestId: typeof traceId === 'string' ? traceId : undefined,
+    });
   }
 
   return classifyGraphError(response, count);
@@ -84,7 +92,12 @@ export function classifyGraphError(response: HttpResponse, count: number): Outco
       return times(count, retryFromResponse(response, reason, vendorCode));
     case 'reauth':
       // The token or its permissions are wrong: no record is at fault, so no bisection.
-      return times(count, { status: 'rejected', reason: `${reason} (check the access token and its permissions)`, httpStatus: status, vendorCode });
+      return times(count, {
+        status: 'rejected',
+        reason: `${reason} (check the access token and its permissions)`,
+        httpStatus: status,
+        vendorCode,
+      });
     case 'permanent':
       // Meta refuses the whole request for one invalid event without naming it: the executor bisects.
       return times(count, { status: 'rejected', reason, httpStatus: status, vendorCode, wholeBatch: true });

@@ -32,7 +32,11 @@ describe('meta-capi transform', () => {
   });
 
   it('uses configured event names before the conversion_type defaults', () => {
-    const custom = configSchema.parse({ pixelId: '1', accessToken: 't', eventNames: { generate_lead: 'Contact', purchase: 'Subscribe' } });
+    const custom = configSchema.parse({
+      pixelId: '1',
+      accessToken: 't',
+      eventNames: { generate_lead: 'Contact', purchase: 'Subscribe' },
+    });
     const names = rows.slice(0, 2).map((row) => {
       const result = toServerEvent(row, custom, NOW);
       return result.ok ? result.value.event_name : result.reason;
@@ -43,7 +47,13 @@ describe('meta-capi transform', () => {
   it('omits data processing options unless configured, and sends LDU flags as given', () => {
     const plain = toServerEvent(rows[1], configSchema.parse({ pixelId: '1', accessToken: 't' }), NOW);
     expect(plain.ok && 'data_processing_options' in plain.value).toBe(false);
-    const ldu = configSchema.parse({ pixelId: '1', accessToken: 't', dataProcessingOptions: ['LDU'], dataProcessingOptionsCountry: 1, dataProcessingOptionsState: 1000 });
+    const ldu = configSchema.parse({
+      pixelId: '1',
+      accessToken: 't',
+      dataProcessingOptions: ['LDU'],
+      dataProcessingOptionsCountry: 1,
+      dataProcessingOptionsState: 1000,
+    });
     const flagged = toServerEvent(rows[1], ldu, NOW);
     expect(flagged.ok && flagged.value).toMatchObject({
       data_processing_options: ['LDU'],
@@ -67,13 +77,25 @@ describe('meta-capi response table', () => {
   it.each([
     ['ok', json(200, { events_received: 2, fbtrace_id: 'tr' }), { status: 'ok', requestId: 'tr' }],
     ['count mismatch', json(200, { events_received: 1 }), { status: 'retry' }],
-    ['event too old', json(400, error(100, 2804003)), { status: 'rejected', vendorCode: '100/2804003', wholeBatch: true }],
+    [
+      'event too old',
+      json(400, error(100, 2804003)),
+      { status: 'rejected', vendorCode: '100/2804003', wholeBatch: true },
+    ],
     ['token expired', json(400, error(190, 460)), { status: 'rejected', vendorCode: '190/460', wholeBatch: undefined }],
     ['permission', json(403, error(200)), { status: 'rejected', vendorCode: '200', wholeBatch: undefined }],
     ['downtime', json(503, error(2)), { status: 'retry', vendorCode: '2' }],
-    ['transient flag', json(400, error(9999, undefined, { is_transient: true })), { status: 'retry', vendorCode: '9999' }],
+    [
+      'transient flag',
+      json(400, error(9999, undefined, { is_transient: true })),
+      { status: 'retry', vendorCode: '9999' },
+    ],
     ['throttle', json(400, error(17)), { status: 'retry', vendorCode: '17', retryAfterMs: 60000 }],
-    ['throttle with Retry-After', json(400, error(4), { 'retry-after': '12' }), { status: 'retry', retryAfterMs: 12000 }],
+    [
+      'throttle with Retry-After',
+      json(400, error(4), { 'retry-after': '12' }),
+      { status: 'retry', retryAfterMs: 12000 },
+    ],
     ['bare 502', { status: 502, headers: {}, body: 'Bad Gateway' }, { status: 'retry', httpStatus: 502 }],
     ['bare 404', { status: 404, headers: {}, body: 'nope' }, { status: 'rejected', wholeBatch: true }],
   ])('%s', (_name, response, outcome) => {

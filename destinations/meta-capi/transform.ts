@@ -36,7 +36,11 @@ export interface MetaRequestBody {
   access_token: string;
 }
 
-export function toServerEvent(row: Record<string, unknown>, config: MetaCapiConfig, now: Date): Prepared<MetaServerEvent> {
+export function toServerEvent(
+  row: Record<string, unknown>,
+  config: MetaCapiConfig,
+  now: Date,
+): Prepared<MetaServerEvent> {
   const eventId = text(row, 'event_id') ?? text(row, 'conversion_key');
   if (!eventId) return refuse('event_id is missing (Meta deduplicates on it)');
   const eventName = metaEventName(row, config);
@@ -72,7 +76,8 @@ export function toServerEvent(row: Record<string, unknown>, config: MetaCapiConf
   if (config.actionSource === 'website') {
     // Required for website events (Server Event Parameters → action_source).
     if (!eventSourceUrl) return refuse('page_url is missing: Meta requires event_source_url for website events');
-    if (!userData.client_user_agent) return refuse('user_agent is missing: Meta requires client_user_agent for website events');
+    if (!userData.client_user_agent)
+      return refuse('user_agent is missing: Meta requires client_user_agent for website events');
   }
   if (Object.keys(userData).length === 0) return refuse('no customer information parameter (email, phone, ids, ip)');
 

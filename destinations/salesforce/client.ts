@@ -7,7 +7,10 @@ import { excerpt, isObject, retryFromResponse, times } from '../shared';
 import { REQUEST_LIMIT_BACKOFF_MS, SESSION_BACKOFF_MS, type SalesforceConfig } from './config';
 import { requestBody, type SalesforceRecord } from './transform';
 
-export async function upsertRecords(records: SalesforceRecord[], ctx: DestinationContext<SalesforceConfig>): Promise<Outcome[]> {
+export async function upsertRecords(
+  records: SalesforceRecord[],
+  ctx: DestinationContext<SalesforceConfig>,
+): Promise<Outcome[]> {
   const { endpoint, apiVersion, object, externalIdField, accessToken, timeoutMs } = ctx.config;
   const response = await ctx.http({
     method: 'PATCH',
@@ -42,7 +45,13 @@ function outcomeFor(code: string | undefined, reason: string, httpStatus: number
   const action = (code && CODES[code]) || 'rejected';
   switch (action) {
     case 'session':
-      return { status: 'retry', reason: `${reason} (refresh the access token)`, httpStatus, vendorCode: code, retryAfterMs: SESSION_BACKOFF_MS };
+      return {
+        status: 'retry',
+        reason: `${reason} (refresh the access token)`,
+        httpStatus,
+        vendorCode: code,
+        retryAfterMs: SESSION_BACKOFF_MS,
+      };
     case 'throttle':
       return { status: 'retry', reason, httpStatus, vendorCode: code, retryAfterMs: REQUEST_LIMIT_BACKOFF_MS };
     case 'retry':
@@ -63,7 +72,11 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
   if (status === 200 && Array.isArray(response.json)) {
     const results = response.json as { id?: string; success?: boolean; errors?: SalesforceError[] }[];
     if (results.length !== count) {
-      return times(count, { status: 'retry', reason: `Salesforce returned ${results.length} results for ${count} records`, httpStatus: status });
+      return times(count, {
+        status: 'retry',
+        reason: `Salesforce returned ${results.length} results for ${count} records`,
+        httpStatus: status,
+      });
     }
     return results.map((result) => {
       if (result.success) return { status: 'ok', httpStatus: status, ...(result.id ? { requestId: result.id } : {}) };
@@ -71,13 +84,21 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
       return outcomeFor(error.statusCode ?? error.errorCode, describe(error), status, false);
     });
   }
-  const error: SalesforceError = Array.isArray(response.json) && isObject(response.json[0]) ? (response.json[0] as SalesforceError) : {};
+  const error: SalesforceError =
+    Array.isArray(response.json) && isObject(response.json[0]) ? (response.json[0] as SalesforceError) : {};
   const code = error.errorCode ?? error.statusCode;
   if (!code) {
-    if (status === 429 || status >= 500) return times(count, retryFromResponse(response, `Salesforce ${status}: ${excerpt(response.body)}`));
-    return times(count, { status: 'rejected', reason: `Salesforce ${status}: ${excerpt(response.body)}`, httpStatus: status, wholeBatch: status === 400 });
+    if (status === 429 || status >= 500)
+      return times(count, retryFromResponse(response, `Salesforce ${status}: ${excerpt(response.body)}`));
+    return times(count, {
+      status: 'rejected',
+      reason: `Salesforce ${status}: ${excerpt(response.body)}`,
+      httpStatus: status,
+      wholeBatch: status === 400,
+    });
   }
-  if (status >= 500 && !CODES[code]) return times(count, { status: 'retry', reason: describe(error), httpStatus: status, vendorCode: code });
+  if (status >= 500 && !CODES[code])
+    return times(count, { status: 'retry', reason: describe(error), httpStatus: status, vendorCode: code });
   // A 400 for the request (bad field, malformed value) may come from one record: bisect. 404 means the object or
   // field does not exist at all: no record is at fault.
   return times(count, outcomeFor(code, describe(error), status, status === 400));

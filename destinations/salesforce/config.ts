@@ -21,7 +21,10 @@ export const configSchema = z.object({
     .string()
     .regex(/^v\d+\.\d$/)
     .default('v68.0'),
-  object: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/).default('Contact'),
+  object: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_]*$/)
+    .default('Contact'),
   /** External id field the upsert matches on, e.g. Tagpipe_Person_Id__c. */
   externalIdField: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/),
   /** Columns sent as fields (after the sync's field mapping); default: every column. */

@@ -4,7 +4,11 @@ import { classify } from './client';
 import { configSchema } from './config';
 import { requestBody, toRecord } from './transform';
 
-const config = configSchema.parse({ endpoint: 'https://acme.my.salesforce.com', accessToken: 't', externalIdField: 'Tagpipe_Person_Id__c' });
+const config = configSchema.parse({
+  endpoint: 'https://acme.my.salesforce.com',
+  accessToken: 't',
+  externalIdField: 'Tagpipe_Person_Id__c',
+});
 
 describe('salesforce transform', () => {
   const prepared = rows.map((row) => toRecord(row, config));
@@ -23,8 +27,20 @@ describe('salesforce response table', () => {
       json(200, [
         { id: '003A', success: true, errors: [] },
         { success: false, errors: [{ statusCode: 'UNABLE_TO_LOCK_ROW', message: 'locked', fields: [] }] },
-        { success: false, errors: [{ statusCode: 'DUPLICATE_EXTERNAL_ID', message: 'more than one record', fields: [] }] },
-        { success: false, errors: [{ statusCode: 'REQUIRED_FIELD_MISSING', message: 'Required fields are missing: [LastName]', fields: ['LastName'] }] },
+        {
+          success: false,
+          errors: [{ statusCode: 'DUPLICATE_EXTERNAL_ID', message: 'more than one record', fields: [] }],
+        },
+        {
+          success: false,
+          errors: [
+            {
+              statusCode: 'REQUIRED_FIELD_MISSING',
+              message: 'Required fields are missing: [LastName]',
+              fields: ['LastName'],
+            },
+          ],
+        },
       ]),
       4,
     );
@@ -32,7 +48,11 @@ describe('salesforce response table', () => {
       { status: 'ok', httpStatus: 200, requestId: '003A' },
       expect.objectContaining({ status: 'retry', vendorCode: 'UNABLE_TO_LOCK_ROW' }),
       expect.objectContaining({ status: 'rejected', vendorCode: 'DUPLICATE_EXTERNAL_ID' }),
-      expect.objectContaining({ status: 'rejected', vendorCode: 'REQUIRED_FIELD_MISSING', reason: expect.stringContaining('[LastName]') as unknown }),
+      expect.objectContaining({
+        status: 'rejected',
+        vendorCode: 'REQUIRED_FIELD_MISSING',
+        reason: expect.stringContaining('[LastName]') as unknown,
+      }),
     ]);
     expect(outcomes[3]).not.toHaveProperty('wholeBatch');
   });
@@ -43,7 +63,8 @@ describe('salesforce response table', () => {
     [503, 'SERVER_UNAVAILABLE', { status: 'retry' }],
     [500, 'UNKNOWN_EXCEPTION', { status: 'retry' }],
   ])('%i %s', (status, errorCode, outcome) => {
-    for (const o of classify(json(status, [{ message: 'm', errorCode }]), 2)) expect(o).toMatchObject({ ...outcome, vendorCode: errorCode });
+    for (const o of classify(json(status, [{ message: 'm', errorCode }]), 2))
+      expect(o).toMatchObject({ ...outcome, vendorCode: errorCode });
   });
   it('does not bisect a 404 (object or field missing) and retries a bare 502', () => {
     expect(classify(json(404, [{ message: 'm', errorCode: 'NOT_FOUND' }]), 1)[0]).not.toHaveProperty('wholeBatch');

@@ -2,7 +2,7 @@
  * Salesforce upsert mapping (pure): a `marts.users` row (after the sync's field mapping, so its columns are
  * field API names) → one collections record `{ attributes: { type }, <externalIdField>: value, …fields }`.
  */
-import { accept, refuse, text, toDate, type Prepared } from '../shared';
+import { CONSENT_COLUMNS, accept, refuse, text, toDate, type Prepared } from '../shared';
 import type { SalesforceConfig } from './config';
 
 export type SalesforceRecord = { attributes: { type: string } } & Record<string, unknown>;
@@ -11,7 +11,7 @@ export function toRecord(row: Record<string, unknown>, config: SalesforceConfig)
   const externalId = text(row, config.externalIdField);
   if (!externalId) return refuse(`${config.externalIdField} is missing: the upsert matches on it`);
   const record: SalesforceRecord = { attributes: { type: config.object } };
-  const columns = config.fields ?? Object.keys(row);
+  const columns = config.fields ?? Object.keys(row).filter((key) => !CONSENT_COLUMNS.has(key));
   for (const column of columns) {
     const value = fieldValue(row[column]);
     // Absent values are left out rather than sent as null: null would blank the field in Salesforce.

@@ -34,9 +34,14 @@ const CODES: Record<number, Action> = {
 export function classify(response: HttpResponse, count: number): Outcome[] {
   const { status } = response;
   const body = isObject(response.json) ? response.json : undefined;
-  if (status === 429 || status >= 500) return times(count, retryFromResponse(response, `TikTok HTTP ${status}: ${excerpt(response.body)}`));
+  if (status === 429 || status >= 500)
+    return times(count, retryFromResponse(response, `TikTok HTTP ${status}: ${excerpt(response.body)}`));
   if (!body || typeof body.code !== 'number') {
-    return times(count, { status: 'rejected', reason: `TikTok HTTP ${status} without a code: ${excerpt(response.body)}`, httpStatus: status });
+    return times(count, {
+      status: 'rejected',
+      reason: `TikTok HTTP ${status} without a code: ${excerpt(response.body)}`,
+      httpStatus: status,
+    });
   }
   const code = body.code;
   const requestId = typeof body.request_id === 'string' ? body.request_id : undefined;
@@ -47,11 +52,22 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
     case 'ok':
       return times(count, { status: 'ok', httpStatus: status, ...(requestId ? { requestId } : {}) });
     case 'throttle':
-      return times(count, { status: 'retry', reason, httpStatus: status, vendorCode, retryAfterMs: THROTTLE_BACKOFF_MS });
+      return times(count, {
+        status: 'retry',
+        reason,
+        httpStatus: status,
+        vendorCode,
+        retryAfterMs: THROTTLE_BACKOFF_MS,
+      });
     case 'retry':
       return times(count, { status: 'retry', reason, httpStatus: status, vendorCode });
     case 'auth':
-      return times(count, { status: 'rejected', reason: `${reason} (check the access token and pixel access)`, httpStatus: status, vendorCode });
+      return times(count, {
+        status: 'rejected',
+        reason: `${reason} (check the access token and pixel access)`,
+        httpStatus: status,
+        vendorCode,
+      });
     case 'partial':
       // TikTok does not say which events failed. Bisecting resends the accepted ones too, which event_id
       // deduplication makes harmless, and isolates the failing ones.

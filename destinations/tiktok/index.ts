@@ -18,7 +18,11 @@ export const tiktok: Destination<TiktokConfig> = {
   send(batch, ctx) {
     if (ctx.validate === true && !ctx.config.testEventCode) {
       return Promise.resolve(
-        batch.map(() => ({ status: 'rejected' as const, reason: 'validate mode needs testEventCode so nothing reaches live data', vendorCode: 'config' })),
+        batch.map(() => ({
+          status: 'rejected' as const,
+          reason: 'validate mode needs testEventCode so nothing reaches live data',
+          vendorCode: 'config',
+        })),
       );
     }
     const prepared = batch.map((record) => toTiktokEvent(record.row, ctx.config));

@@ -4,13 +4,23 @@ import { classify } from './client';
 import { configSchema } from './config';
 import { requestBody, toTiktokEvent } from './transform';
 
-const config = configSchema.parse({ pixelCode: 'CABC123', accessToken: 't', testEventCode: 'TEST99', limitedDataUse: false });
+const config = configSchema.parse({
+  pixelCode: 'CABC123',
+  accessToken: 't',
+  testEventCode: 'TEST99',
+  limitedDataUse: false,
+});
 
 describe('tiktok transform', () => {
   const prepared = rows.map((row) => toTiktokEvent(row, config));
 
   it('maps canonical conversion rows to the exact Events API request', () => {
-    expect(requestBody(prepared.flatMap((p) => (p.ok ? [p.value] : [])), config)).toEqual(expected);
+    expect(
+      requestBody(
+        prepared.flatMap((p) => (p.ok ? [p.value] : [])),
+        config,
+      ),
+    ).toEqual(expected);
   });
 
   it('refuses a row whose hashed column is not a digest', () => {
@@ -41,6 +51,9 @@ describe('tiktok response table (HTTP 200 with codes)', () => {
   });
   it('retries HTTP 429 and 5xx whatever the body says', () => {
     expect(answer(0, 503)[0].status).toBe('retry');
-    expect(classify({ status: 429, headers: { 'retry-after': '9' }, body: '' }, 1)[0]).toMatchObject({ status: 'retry', retryAfterMs: 9000 });
+    expect(classify({ status: 429, headers: { 'retry-after': '9' }, body: '' }, 1)[0]).toMatchObject({
+      status: 'retry',
+      retryAfterMs: 9000,
+    });
   });
 });

@@ -50,7 +50,13 @@ export function toTiktokEvent(row: Record<string, unknown>, config: TiktokConfig
   const lineItems = items(row);
   const properties = compact({
     contents: lineItems.map((item) =>
-      compact({ content_id: item.item_id, content_type: 'product', content_name: item.item_name, quantity: item.quantity, price: item.price }),
+      compact({
+        content_id: item.item_id,
+        content_type: 'product',
+        content_name: item.item_name,
+        quantity: item.quantity,
+        price: item.price,
+      }),
     ),
     value: numeric(row, 'value'),
     currency: text(row, 'currency')?.toUpperCase(),

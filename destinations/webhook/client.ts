@@ -11,7 +11,12 @@ export async function deliver(records: WebhookRecord[], ctx: DestinationContext<
   const bytes = Buffer.byteLength(body);
   if (bytes > ctx.config.maxPayloadBytes) {
     if (records.length === 1) {
-      return [{ status: 'rejected', reason: `record is ${bytes} bytes as JSON, above maxPayloadBytes ${ctx.config.maxPayloadBytes}` }];
+      return [
+        {
+          status: 'rejected',
+          reason: `record is ${bytes} bytes as JSON, above maxPayloadBytes ${ctx.config.maxPayloadBytes}`,
+        },
+      ];
     }
     const half = Math.ceil(records.length / 2);
     return [...(await deliver(records.slice(0, half), ctx)), ...(await deliver(records.slice(half), ctx))];
@@ -37,11 +42,22 @@ const BODY_PROBLEMS = new Set([400, 413, 422]);
 
 export function classify(response: HttpResponse, count: number): Outcome[] {
   const { status } = response;
-  if (status >= 200 && status < 300) return times(count, { status: 'ok', httpStatus: status, requestId: response.headers['x-request-id'] });
+  if (status >= 200 && status < 300)
+    return times(count, { status: 'ok', httpStatus: status, requestId: response.headers['x-request-id'] });
   const reason = `webhook answered ${status}: ${excerpt(response.body)}`;
-  if (status === 408 || status === 425 || status === 429 || status >= 500) return times(count, retryFromResponse(response, reason));
+  if (status === 408 || status === 425 || status === 429 || status >= 500)
+    return times(count, retryFromResponse(response, reason));
   if (status >= 300 && status < 400) {
-    return times(count, { status: 'rejected', reason: `webhook redirected to ${response.headers.location ?? '?'}; redirects are not followed`, httpStatus: status });
+    return times(count, {
+      status: 'rejected',
+      reason: `webhook redirected to ${response.headers.location ?? '?'}; redirects are not followed`,
+      httpStatus: status,
+    });
   }
-  return times(count, { status: 'rejected', reason, httpStatus: status, ...(BODY_PROBLEMS.has(status) ? { wholeBatch: true } : {}) });
+  return times(count, {
+    status: 'rejected',
+    reason,
+    httpStatus: status,
+    ...(BODY_PROBLEMS.has(status) ? { wholeBatch: true } : {}),
+  });
 }

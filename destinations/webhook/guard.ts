@@ -9,14 +9,21 @@ import ipaddr from 'ipaddr.js';
 
 export type Resolver = (host: string) => Promise<string[]>;
 
-export const systemResolver: Resolver = async (host) => (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+export const systemResolver: Resolver = async (host) =>
+  (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /** Names that reach the cloud metadata server whatever they resolve to. */
 const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata.goog', 'metadata']);
 
 /** Returns why the URL's host is not allowed, or undefined when every address it resolves to is public. */
-export async function privateAddressProblem(url: string, resolve: Resolver = systemResolver): Promise<string | undefined> {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+export async function privateAddressProblem(
+  url: string,
+  resolve: Resolver = systemResolver,
+): Promise<string | undefined> {
+  const host = new URL(url).hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (METADATA_HOSTS.has(host)) return `${host} is the metadata server`;
   if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is loopback`;
   let addresses: string[];

@@ -21,10 +21,18 @@ export function createWebhook(resolve: Resolver = systemResolver): Destination<W
       if (!ctx.config.allowPrivateNetworks) {
         const problem = await privateAddressProblem(ctx.config.endpoint, resolve);
         if (problem) {
-          return batch.map(() => ({ status: 'rejected', reason: `webhook endpoint refused: ${problem} (set allowPrivateNetworks to allow)`, vendorCode: 'config' }));
+          return batch.map(() => ({
+            status: 'rejected',
+            reason: `webhook endpoint refused: ${problem} (set allowPrivateNetworks to allow)`,
+            vendorCode: 'config',
+          }));
         }
       }
-      return sendPrepared(batch.map((record) => accept(toWebhookRecord(record))), ctx.config.batchSize, (records) => deliver(records, ctx));
+      return sendPrepared(
+        batch.map((record) => accept(toWebhookRecord(record))),
+        ctx.config.batchSize,
+        (records) => deliver(records, ctx),
+      );
     },
   };
 }

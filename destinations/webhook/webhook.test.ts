@@ -10,7 +10,13 @@ describe('webhook signature', () => {
 
   it('serializes records with BIGINT columns and signs timestamp.body with HMAC-SHA256', () => {
     const text = serializeBody(
-      [{ key: 'u-1', action: 'upsert', data: { person_id: 'p-1', event_count: 12n, huge: 2n ** 70n, email: 'a@example.com' } }],
+      [
+        {
+          key: 'u-1',
+          action: 'upsert',
+          data: { person_id: 'p-1', event_count: 12n, huge: 2n ** 70n, email: 'a@example.com' },
+        },
+      ],
       now,
     );
     expect(JSON.parse(text)).toEqual(body);

@@ -39,7 +39,12 @@ describe('createHttpClient', () => {
 
   it('returns status, lowercased headers, text and parsed JSON, and sends method, headers and body', async () => {
     const client = createHttpClient({ timeoutMs: 2000, userAgent: 'tagpipe-test/1' });
-    const response = await client({ method: 'PATCH', url: `${base}/json`, headers: { 'Content-Type': 'application/json' }, body: '{"a":1}' });
+    const response = await client({
+      method: 'PATCH',
+      url: `${base}/json`,
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"a":1}',
+    });
     expect(response.status).toBe(429);
     expect(response.headers['retry-after']).toBe('7');
     expect(response.headers['x-vendor-id']).toBe('abc');
@@ -71,7 +76,9 @@ describe('createHttpClient', () => {
     await expect(client({ method: 'GET', url: `${base}/stall?access_token=secret`, timeoutMs: 200 })).rejects.toThrow(
       /timed out after 200 ms/,
     );
-    await expect(client({ method: 'GET', url: `${base}/stall?access_token=secret`, timeoutMs: 200 })).rejects.not.toThrow(/secret/);
+    await expect(
+      client({ method: 'GET', url: `${base}/stall?access_token=secret`, timeoutMs: 200 }),
+    ).rejects.not.toThrow(/secret/);
   });
 
   it('throws RetryableError when the connection is refused', async () => {
@@ -90,7 +97,9 @@ describe('createHttpClient', () => {
       userAgent: 'x',
       fetchImpl: (url) => {
         calls.push(url);
-        return Promise.resolve(new Response('{"ok":true}', { status: 201, headers: { 'Content-Type': 'application/json' } }));
+        return Promise.resolve(
+          new Response('{"ok":true}', { status: 201, headers: { 'Content-Type': 'application/json' } }),
+        );
       },
     });
     const response = await client({ method: 'GET', url: 'https://example.test/a' });

@@ -32,7 +32,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       response = await fetchImpl(request.url, {
         method: request.method,
         headers,
-        body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : new Uint8Array(request.body),
+        body:
+          request.body === undefined
+            ? undefined
+            : typeof request.body === 'string'
+              ? request.body
+              : new Uint8Array(request.body),
         signal,
         redirect: 'manual',
       });
@@ -45,7 +50,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     response.headers.forEach((value, name) => {
       responseHeaders[name.toLowerCase()] = value;
     });
-    return { status: response.status, headers: responseHeaders, body, json: parseJsonBody(responseHeaders['content-type'], body) };
+    return {
+      status: response.status,
+      headers: responseHeaders,
+      body,
+      json: parseJsonBody(responseHeaders['content-type'], body),
+    };
   };
 }
 

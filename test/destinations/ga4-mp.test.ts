@@ -42,7 +42,10 @@ describe('ga4-mp against the Measurement Protocol fake', () => {
     expect(fake.requests.map((r) => (r.json as { events: unknown[] }).events.length)).toEqual([25, 5, 1]);
     expect(fake.requests[0].query).toEqual({ measurement_id: 'G-ABC123', api_secret: 'secret' });
     expect(fake.dropped).toBe(0);
-    expect(fake.collected.map((e) => e.params.transaction_id)).toEqual([...Array.from({ length: 30 }, (_, i) => `T-${i}`), 'T-100']);
+    expect(fake.collected.map((e) => e.params.transaction_id)).toEqual([
+      ...Array.from({ length: 30 }, (_, i) => `T-${i}`),
+      'T-100',
+    ]);
   });
 
   it('shows why local validation matters: the real endpoint answers 204 and drops an invalid event', async () => {
@@ -67,7 +70,11 @@ describe('ga4-mp against the Measurement Protocol fake', () => {
       { name: 'first_visit', params: {}, timestamp_micros: FIXED_NOW.getTime() * 1000 },
     ];
     const outcomes = await sendEvents({ client_id: 'c.1' }, events, ctx);
-    expect(outcomes.map((o) => (o.status === 'rejected' ? o.vendorCode : o.status))).toEqual(['VALUE_INVALID', 'ok', 'NAME_RESERVED']);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? o.vendorCode : o.status))).toEqual([
+      'VALUE_INVALID',
+      'ok',
+      'NAME_RESERVED',
+    ]);
     expect(fake.collected).toHaveLength(0);
   });
 
@@ -76,11 +83,18 @@ describe('ga4-mp against the Measurement Protocol fake', () => {
     const ctx = testContext(config());
     expect((await ga4Mp.send([conversion(1)], ctx))[0]).toMatchObject({ status: 'retry', retryAfterMs: 2000 });
     expect((await ga4Mp.send([conversion(1)], ctx))[0]).toMatchObject({ status: 'retry', httpStatus: 500 });
-    expect((await ga4Mp.send([conversion(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe('retry');
+    expect((await ga4Mp.send([conversion(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe(
+      'retry',
+    );
   });
 
   it('splits a client whose events exceed 130 kB', async () => {
-    const items = Array.from({ length: 200 }, (_, i) => ({ item_id: `SKU-${i}`, item_name: 'n'.repeat(90), price: 1, quantity: 1 }));
+    const items = Array.from({ length: 200 }, (_, i) => ({
+      item_id: `SKU-${i}`,
+      item_name: 'n'.repeat(90),
+      price: 1,
+      quantity: 1,
+    }));
     const batch = Array.from({ length: 8 }, (_, i) => conversion(i, 'big.client', { items }));
     const outcomes = await ga4Mp.send(batch, testContext(config()));
     expect(outcomes.every((o) => o.status === 'ok')).toBe(true);

@@ -8,12 +8,26 @@ const hex = (i: number) => i.toString(16).padStart(64, 'a');
 const conversion = (i: number, extra: Record<string, unknown> = {}): SyncRecord => ({
   key: `T-${i}`,
   action: 'send',
-  row: { event_id: `e-${i}`, transaction_id: `T-${i}`, occurred_at: FIXED_NOW.toISOString(), gclid: `gclid-${i}`, value: i, currency: 'USD', ...extra },
+  row: {
+    event_id: `e-${i}`,
+    transaction_id: `T-${i}`,
+    occurred_at: FIXED_NOW.toISOString(),
+    gclid: `gclid-${i}`,
+    value: i,
+    currency: 'USD',
+    ...extra,
+  },
 });
 const member = (i: number, action: 'add' | 'remove'): SyncRecord => ({
   key: `vip:p-${i}`,
   action,
-  row: { audience_id: 'vip', person_id: `p-${i}`, email_sha256: hex(i), consent_ad_user_data: true, consent_ad_personalization: true },
+  row: {
+    audience_id: 'vip',
+    person_id: `p-${i}`,
+    email_sha256: hex(i),
+    consent_ad_user_data: true,
+    consent_ad_personalization: true,
+  },
 });
 
 describe('google-ads against the Data Manager fake', () => {
@@ -23,7 +37,14 @@ describe('google-ads against the Data Manager fake', () => {
   });
   afterEach(() => fake.close());
   const config = (extra: Record<string, unknown> = {}) =>
-    configSchema.parse({ accessToken: 'test-token', endpoint: fake.url, operatingAccountId: '123', conversionActionId: '555', audiences: { vip: '777' }, ...extra });
+    configSchema.parse({
+      accessToken: 'test-token',
+      endpoint: fake.url,
+      operatingAccountId: '123',
+      conversionActionId: '555',
+      audiences: { vip: '777' },
+      ...extra,
+    });
 
   it('ingests 4,500 conversions in requests of at most 2,000 and keeps the requestId', async () => {
     const batch = Array.from({ length: 4500 }, (_, i) => conversion(i));
@@ -37,20 +58,33 @@ describe('google-ads against the Data Manager fake', () => {
   });
 
   it('adds and removes Customer Match members, mixed with conversions in one batch, in order', async () => {
-    const outcomes = await googleAds.send([member(1, 'add'), conversion(1), member(2, 'add'), member(3, 'add')], testContext(config()));
+    const outcomes = await googleAds.send(
+      [member(1, 'add'), conversion(1), member(2, 'add'), member(3, 'add')],
+      testContext(config()),
+    );
     expect(outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
     await googleAds.send([member(2, 'remove')], testContext(config()));
     expect([...(fake.audiences.get('777') ?? [])]).toEqual([`emailAddress:${hex(1)}`, `emailAddress:${hex(3)}`]);
-    expect(fake.requests.map((r) => r.path)).toEqual(['/v1/events:ingest', '/v1/audienceMembers:ingest', '/v1/audienceMembers:remove']);
+    expect(fake.requests.map((r) => r.path)).toEqual([
+      '/v1/events:ingest',
+      '/v1/audienceMembers:ingest',
+      '/v1/audienceMembers:remove',
+    ]);
   });
 
   it('fails fast on one bad record: it is rejected, the others retried, nothing ingested', async () => {
     const batch = [conversion(1), conversion(2, { currency: 'euro' }), conversion(3)];
     const outcomes = await googleAds.send(batch, testContext(config()));
     expect(outcomes.map((o) => o.status)).toEqual(['retry', 'rejected', 'retry']);
-    expect(outcomes[1]).toMatchObject({ reason: expect.stringContaining('events[1].currency') as unknown, httpStatus: 400 });
+    expect(outcomes[1]).toMatchObject({
+      reason: expect.stringContaining('events[1].currency') as unknown,
+      httpStatus: 400,
+    });
     expect(fake.conversions.size).toBe(0);
-    expect((await googleAds.send([batch[0], batch[2]], testContext(config()))).map((o) => o.status)).toEqual(['ok', 'ok']);
+    expect((await googleAds.send([batch[0], batch[2]], testContext(config()))).map((o) => o.status)).toEqual([
+      'ok',
+      'ok',
+    ]);
   });
 
   it('marks a request-level violation (too many events) as whole-batch', async () => {
@@ -73,8 +107,13 @@ describe('google-ads against the Data Manager fake', () => {
     expect(auth[0]).toMatchObject({ status: 'rejected', httpStatus: 401, vendorCode: 'UNAUTHENTICATED' });
     expect(auth[0]).not.toHaveProperty('wholeBatch');
     fake.respondNext({ status: 503, body: { error: { code: 503, status: 'UNAVAILABLE', message: 'try later' } } });
-    expect((await googleAds.send([conversion(1)], testContext(config())))[0]).toMatchObject({ status: 'retry', httpStatus: 503 });
-    expect((await googleAds.send([conversion(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe('retry');
+    expect((await googleAds.send([conversion(1)], testContext(config())))[0]).toMatchObject({
+      status: 'retry',
+      httpStatus: 503,
+    });
+    expect((await googleAds.send([conversion(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe(
+      'retry',
+    );
     const noTarget = await googleAds.send([conversion(1)], testContext(config({ conversionActionId: undefined })));
     expect(noTarget[0]).toMatchObject({ status: 'rejected', vendorCode: 'config' });
   });

@@ -16,7 +16,8 @@ describe('hubspot against the CRM fake', () => {
     fake = await startFakeHubspot();
   });
   afterEach(() => fake.close());
-  const config = (extra: Record<string, unknown> = {}) => configSchema.parse({ accessToken: 'test-token', endpoint: fake.url, ...extra });
+  const config = (extra: Record<string, unknown> = {}) =>
+    configSchema.parse({ accessToken: 'test-token', endpoint: fake.url, ...extra });
 
   it('upserts 250 contacts in batches of 100 on the date-versioned path, and updates on a second run', async () => {
     const batch = Array.from({ length: 250 }, (_, i) => user(i));
@@ -25,7 +26,11 @@ describe('hubspot against the CRM fake', () => {
     expect(fake.requests[0].path).toBe('/crm/objects/2026-03/contacts/batch/upsert');
     await hubspot.send([user(7, { firstname: 'Renamed', lastname: 'Smith' })], testContext(config()));
     expect(fake.contacts.size).toBe(250);
-    expect(fake.contacts.get('user7@example.com')).toMatchObject({ firstname: 'Renamed', lastname: 'Smith', tagpipe_purchase_count: '7' });
+    expect(fake.contacts.get('user7@example.com')).toMatchObject({
+      firstname: 'Renamed',
+      lastname: 'Smith',
+      tagpipe_purchase_count: '7',
+    });
   });
 
   it('rejects only the input HubSpot names in errors[] (207)', async () => {
@@ -39,7 +44,14 @@ describe('hubspot against the CRM fake', () => {
       body: {
         status: 'COMPLETE',
         results: [{ properties: { email: 'user1@example.com' } }, { properties: { email: 'user3@example.com' } }],
-        errors: [{ status: 'error', category: 'VALIDATION_ERROR', message: 'Email address two@example.com is invalid', context: { ids: ['two@example.com'] } }],
+        errors: [
+          {
+            status: 'error',
+            category: 'VALIDATION_ERROR',
+            message: 'Email address two@example.com is invalid',
+            context: { ids: ['two@example.com'] },
+          },
+        ],
         numErrors: 1,
       },
     });
@@ -60,7 +72,12 @@ describe('hubspot against the CRM fake', () => {
     await fake.close();
     fake = await startFakeHubspot({ maxInputs: 2 });
     const outcomes = await hubspot.send([user(1), user(2), user(3)], testContext(config()));
-    expect(outcomes[0]).toMatchObject({ status: 'rejected', httpStatus: 400, wholeBatch: true, reason: expect.stringMatching(/exceeds the limit of 2/) as unknown });
+    expect(outcomes[0]).toMatchObject({
+      status: 'rejected',
+      httpStatus: 400,
+      wholeBatch: true,
+      reason: expect.stringMatching(/exceeds the limit of 2/) as unknown,
+    });
   });
 
   it('answers 429 after 190 requests in 10 s with the window in the outcome', async () => {
@@ -69,7 +86,12 @@ describe('hubspot against the CRM fake', () => {
     const ctx = testContext(config());
     for (let i = 0; i < 3; i++) expect((await hubspot.send([user(i)], ctx))[0].status).toBe('ok');
     const limited = await hubspot.send([user(9)], ctx);
-    expect(limited[0]).toMatchObject({ status: 'retry', httpStatus: 429, retryAfterMs: 10_000, vendorCode: 'SECONDLY' });
+    expect(limited[0]).toMatchObject({
+      status: 'retry',
+      httpStatus: 429,
+      retryAfterMs: 10_000,
+      vendorCode: 'SECONDLY',
+    });
   });
 
   it('rejects a bad token without bisection and retries 5xx and network failures', async () => {
@@ -77,7 +99,10 @@ describe('hubspot against the CRM fake', () => {
     expect(auth[0]).toMatchObject({ status: 'rejected', httpStatus: 401, vendorCode: 'INVALID_AUTHENTICATION' });
     expect(auth[0]).not.toHaveProperty('wholeBatch');
     fake.respondNext({ status: 503, body: { status: 'error', message: 'down' } });
-    expect((await hubspot.send([user(1)], testContext(config())))[0]).toMatchObject({ status: 'retry', httpStatus: 503 });
+    expect((await hubspot.send([user(1)], testContext(config())))[0]).toMatchObject({
+      status: 'retry',
+      httpStatus: 503,
+    });
     expect((await hubspot.send([user(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe('retry');
   });
 });

@@ -18,14 +18,23 @@ describe('meta-audiences against the Graph API fake', () => {
   });
   afterEach(() => fake.close());
   const config = (extra: Record<string, unknown> = {}) =>
-    configSchema.parse({ accessToken: 'test-token', audiences: { vip: '111', cart: '222' }, endpoint: fake.url, ...extra });
+    configSchema.parse({
+      accessToken: 'test-token',
+      audiences: { vip: '111', cart: '222' },
+      endpoint: fake.url,
+      ...extra,
+    });
 
   it('adds and removes members per audience, with one outcome per record in order', async () => {
     const ctx = testContext(config());
     await metaAudiences.send([member(1, 'add'), member(2, 'add'), member(3, 'add'), member(1, 'add', 'cart')], ctx);
     const outcomes = await metaAudiences.send([member(2, 'remove'), member(4, 'add'), member(5, 'add', 'nope')], ctx);
     expect(outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'rejected']);
-    expect([...(fake.audiences.get('111')?.values() ?? [])].map((m) => m.EMAIL_SHA256)).toEqual([hex(1), hex(3), hex(4)]);
+    expect([...(fake.audiences.get('111')?.values() ?? [])].map((m) => m.EMAIL_SHA256)).toEqual([
+      hex(1),
+      hex(3),
+      hex(4),
+    ]);
     expect([...(fake.audiences.get('222')?.values() ?? [])].map((m) => m.EMAIL_SHA256)).toEqual([hex(1)]);
     expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       'POST /v25.0/111/users',
@@ -39,14 +48,19 @@ describe('meta-audiences against the Graph API fake', () => {
     const batch = Array.from({ length: 25_000 }, (_, i) => member(i, 'add'));
     const outcomes = await metaAudiences.send(batch, testContext(config()));
     expect(outcomes.every((o) => o.status === 'ok')).toBe(true);
-    expect(fake.requests.map((r) => (r.json as { payload: { data: unknown[] } }).payload.data.length)).toEqual([10_000, 10_000, 5_000]);
+    expect(fake.requests.map((r) => (r.json as { payload: { data: unknown[] } }).payload.data.length)).toEqual([
+      10_000, 10_000, 5_000,
+    ]);
     expect(fake.audiences.get('111')?.size).toBe(25_000);
   });
 
   it('is refused by the fake above 10,000 members, and rejects on a bad token without bisection', async () => {
     await fake.close();
     fake = await startFakeMeta({ maxAudienceRows: 2 });
-    const over = await metaAudiences.send([member(1, 'add'), member(2, 'add'), member(3, 'add')], testContext(config()));
+    const over = await metaAudiences.send(
+      [member(1, 'add'), member(2, 'add'), member(3, 'add')],
+      testContext(config()),
+    );
     expect(over.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(over[0]).toMatchObject({ vendorCode: '100', wholeBatch: true });
     const token = await metaAudiences.send([member(1, 'add')], testContext(config({ accessToken: 'wrong' })));

@@ -82,7 +82,10 @@ describe('meta-capi against the Graph API fake', () => {
   });
 
   it('rejects without bisection when the token is wrong', async () => {
-    const outcomes = await metaCapi.send([conversion(1), conversion(2)], testContext(config({ accessToken: 'expired' })));
+    const outcomes = await metaCapi.send(
+      [conversion(1), conversion(2)],
+      testContext(config({ accessToken: 'expired' })),
+    );
     for (const o of outcomes) {
       expect(o).toMatchObject({ status: 'rejected', vendorCode: '190' });
       expect(o).not.toHaveProperty('wholeBatch');
@@ -96,9 +99,21 @@ describe('meta-capi against the Graph API fake', () => {
       { status: 400, body: { error: { message: 'User request limit reached', code: 17 } } },
     );
     const ctx = testContext(config());
-    expect((await metaCapi.send([conversion(1)], ctx))[0]).toMatchObject({ status: 'retry', retryAfterMs: 3000, httpStatus: 429 });
-    expect((await metaCapi.send([conversion(1)], ctx))[0]).toMatchObject({ status: 'retry', vendorCode: '1', httpStatus: 500 });
-    expect((await metaCapi.send([conversion(1)], ctx))[0]).toMatchObject({ status: 'retry', vendorCode: '17', retryAfterMs: 60000 });
+    expect((await metaCapi.send([conversion(1)], ctx))[0]).toMatchObject({
+      status: 'retry',
+      retryAfterMs: 3000,
+      httpStatus: 429,
+    });
+    expect((await metaCapi.send([conversion(1)], ctx))[0]).toMatchObject({
+      status: 'retry',
+      vendorCode: '1',
+      httpStatus: 500,
+    });
+    expect((await metaCapi.send([conversion(1)], ctx))[0]).toMatchObject({
+      status: 'retry',
+      vendorCode: '17',
+      retryAfterMs: 60000,
+    });
     const dead = await metaCapi.send([conversion(1), conversion(2)], testContext(config({ endpoint: DEAD_ENDPOINT })));
     expect(dead.map((o) => o.status)).toEqual(['retry', 'retry']);
     expect(fake.events.size).toBe(0);
@@ -108,7 +123,10 @@ describe('meta-capi against the Graph API fake', () => {
     const without = await metaCapi.send([conversion(1)], testContext(config(), { validate: true }));
     expect(without[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/testEventCode/) as unknown });
     expect(fake.requests).toHaveLength(0);
-    const withCode = await metaCapi.send([conversion(1)], testContext(config({ testEventCode: 'TEST42' }), { validate: true }));
+    const withCode = await metaCapi.send(
+      [conversion(1)],
+      testContext(config({ testEventCode: 'TEST42' }), { validate: true }),
+    );
     expect(withCode[0].status).toBe('ok');
     expect(fake.requests[0].json).toMatchObject({ test_event_code: 'TEST42' });
   });

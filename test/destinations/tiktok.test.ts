@@ -58,7 +58,9 @@ describe('tiktok against the Events API fake', () => {
     ]);
     expect(fake.events.size).toBe(0);
     // The half without the bad event goes through on its own, as bisection would find.
-    expect(await track(requestBody(events.slice(0, 1), ctx.config), ctx)).toEqual([expect.objectContaining({ status: 'ok' })]);
+    expect(await track(requestBody(events.slice(0, 1), ctx.config), ctx)).toEqual([
+      expect.objectContaining({ status: 'ok' }),
+    ]);
     expect([...fake.events.keys()]).toEqual(['PIX1:CompletePayment:e-1']);
   });
 
@@ -71,7 +73,9 @@ describe('tiktok against the Events API fake', () => {
     });
     events[1].properties = { ...events[1].properties, fail_me: true };
     const partial = await track(requestBody(events, ctx.config), ctx);
-    expect(partial.every((o) => o.status === 'rejected' && o.wholeBatch === true && o.vendorCode === '20001')).toBe(true);
+    expect(partial.every((o) => o.status === 'rejected' && o.wholeBatch === true && o.vendorCode === '20001')).toBe(
+      true,
+    );
     expect(fake.events.size).toBe(2);
     // The executor's bisection resends the accepted events: TikTok keeps one of each.
     await track(requestBody([events[0], events[2]], ctx.config), ctx);
@@ -83,8 +87,13 @@ describe('tiktok against the Events API fake', () => {
     expect(auth[0]).toMatchObject({ status: 'rejected', vendorCode: '40001' });
     expect(auth[0]).not.toHaveProperty('wholeBatch');
     fake.respondNext({ status: 200, body: { code: 40100, message: 'Too many requests', request_id: 'q' } });
-    expect((await tiktok.send([conversion(1)], testContext(config())))[0]).toMatchObject({ status: 'retry', vendorCode: '40100' });
-    expect((await tiktok.send([conversion(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe('retry');
+    expect((await tiktok.send([conversion(1)], testContext(config())))[0]).toMatchObject({
+      status: 'retry',
+      vendorCode: '40100',
+    });
+    expect((await tiktok.send([conversion(1)], testContext(config({ endpoint: DEAD_ENDPOINT }))))[0].status).toBe(
+      'retry',
+    );
   });
 
   it('is refused by the fake above 1,000 events', async () => {

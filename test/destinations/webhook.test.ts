@@ -61,7 +61,11 @@ describe('webhook against a receiver', () => {
   it('retries 429 with Retry-After and 5xx, and network failures', async () => {
     fake.respondNext({ status: 429, headers: { 'retry-after': '4' }, body: 'slow' }, { status: 503, body: 'down' });
     const ctx = testContext(config());
-    expect((await webhook.send([record(1)], ctx))[0]).toMatchObject({ status: 'retry', httpStatus: 429, retryAfterMs: 4000 });
+    expect((await webhook.send([record(1)], ctx))[0]).toMatchObject({
+      status: 'retry',
+      httpStatus: 429,
+      retryAfterMs: 4000,
+    });
     expect((await webhook.send([record(1)], ctx))[0]).toMatchObject({ status: 'retry', httpStatus: 503 });
     const dead = await webhook.send([record(1)], testContext(config({ endpoint: `${DEAD_ENDPOINT}/hook` })));
     expect(dead[0].status).toBe('retry');
@@ -77,7 +81,10 @@ describe('webhook against a receiver', () => {
 
   it('refuses a public-looking name that resolves to the metadata address', async () => {
     const guarded = createWebhook(() => Promise.resolve(['169.254.169.254']));
-    const outcomes = await guarded.send([record(1)], testContext(configSchema.parse({ endpoint: 'https://hooks.example.com/x', secret: SECRET })));
+    const outcomes = await guarded.send(
+      [record(1)],
+      testContext(configSchema.parse({ endpoint: 'https://hooks.example.com/x', secret: SECRET })),
+    );
     expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/linkLocal/) as unknown });
   });
 });

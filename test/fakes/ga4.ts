@@ -4,7 +4,14 @@
  * nothing and answers `{ validationMessages: [{ fieldPath, description, validationCode }] }` in the shape of
  * Google's validation examples ("Event at index: [i] …").
  */
-import { bodyBytes, startFakeServer, type FakeResponse, type FakeServer, type FakeServerOptions, type RecordedRequest } from './server';
+import {
+  bodyBytes,
+  startFakeServer,
+  type FakeResponse,
+  type FakeServer,
+  type FakeServerOptions,
+  type RecordedRequest,
+} from './server';
 
 export interface FakeGa4Options extends FakeServerOptions {
   now?: () => Date;
@@ -33,37 +40,58 @@ interface Message {
 }
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,39}$/;
-const RESERVED_EVENTS = new Set(['ad_click', 'app_remove', 'error', 'first_open', 'first_visit', 'session_start', 'user_engagement', 'screen_view', 'in_app_purchase']);
+const RESERVED_EVENTS = new Set([
+  'ad_click',
+  'app_remove',
+  'error',
+  'first_open',
+  'first_visit',
+  'session_start',
+  'user_engagement',
+  'screen_view',
+  'in_app_purchase',
+]);
 
 export function validateMp(body: unknown, bytes: number, now: Date): Message[] {
   const messages: Message[] = [];
-  const add = (fieldPath: string, description: string, validationCode: string) => messages.push({ fieldPath, description, validationCode });
+  const add = (fieldPath: string, description: string, validationCode: string) =>
+    messages.push({ fieldPath, description, validationCode });
   if (bytes >= 130_000) add('', 'Request body is too large.', 'VALUE_OUT_OF_BOUNDS');
   if (typeof body !== 'object' || body === null) {
     add('', 'Request body is not valid JSON.', 'VALUE_INVALID');
     return messages;
   }
   const b = body as Record<string, unknown>;
-  if (typeof b.client_id !== 'string' || b.client_id === '') add('client_id', 'Measurement requires a client_id.', 'VALUE_REQUIRED');
+  if (typeof b.client_id !== 'string' || b.client_id === '')
+    add('client_id', 'Measurement requires a client_id.', 'VALUE_REQUIRED');
   const events = b.events;
   if (!Array.isArray(events) || events.length === 0) {
     add('events', 'Measurement requires at least one event.', 'VALUE_REQUIRED');
     return messages;
   }
-  if (events.length > 25) add('events', `Measurement has ${events.length} events; at most 25 are allowed.`, 'VALUE_OUT_OF_BOUNDS');
+  if (events.length > 25)
+    add('events', `Measurement has ${events.length} events; at most 25 are allowed.`, 'VALUE_OUT_OF_BOUNDS');
   events.forEach((raw, i) => {
     const event = raw as { name?: unknown; params?: Record<string, unknown>; timestamp_micros?: unknown };
     const name = typeof event.name === 'string' ? event.name : '';
-    if (!NAME.test(name) || /^(google_|ga_|firebase_)/.test(name)) add('events', `Event at index: [${i}] has invalid name [${name}].`, 'NAME_INVALID');
-    else if (RESERVED_EVENTS.has(name)) add('events', `Event at index: [${i}] has name [${name}] which is reserved.`, 'NAME_RESERVED');
+    if (!NAME.test(name) || /^(google_|ga_|firebase_)/.test(name))
+      add('events', `Event at index: [${i}] has invalid name [${name}].`, 'NAME_INVALID');
+    else if (RESERVED_EVENTS.has(name))
+      add('events', `Event at index: [${i}] has name [${name}] which is reserved.`, 'NAME_RESERVED');
     const params = event.params ?? {};
-    if (Object.keys(params).length > 25) add('events.params', `Event at index: [${i}] has more than 25 params.`, 'VALUE_OUT_OF_BOUNDS');
+    if (Object.keys(params).length > 25)
+      add('events.params', `Event at index: [${i}] has more than 25 params.`, 'VALUE_OUT_OF_BOUNDS');
     for (const [key, value] of Object.entries(params)) {
       if (!NAME.test(key)) add('events.params', `Event at index: [${i}] has invalid param [${key}].`, 'NAME_INVALID');
-      if (typeof value === 'string' && value.length > 100) add('events.params', `Event at index: [${i}] has param [${key}] longer than 100.`, 'VALUE_OUT_OF_BOUNDS');
+      if (typeof value === 'string' && value.length > 100)
+        add('events.params', `Event at index: [${i}] has param [${key}] longer than 100.`, 'VALUE_OUT_OF_BOUNDS');
     }
     if (params.currency !== undefined && !/^[A-Z]{3}$/.test(String(params.currency))) {
-      add('events.params.currency', `Event at index: [${i}] has invalid currency [${String(params.currency)}].`, 'VALUE_INVALID');
+      add(
+        'events.params.currency',
+        `Event at index: [${i}] has invalid currency [${String(params.currency)}].`,
+        'VALUE_INVALID',
+      );
     }
     if (typeof event.timestamp_micros === 'number' && now.getTime() * 1000 - event.timestamp_micros > 72 * 3600 * 1e6) {
       add('events.timestamp_micros', `Event at index: [${i}] is older than 72 hours.`, 'VALUE_OUT_OF_BOUNDS');

@@ -6,7 +6,13 @@
  * `google.rpc.BadRequest` field violations), nothing is ingested. `validateOnly` checks and stores nothing.
  * Success answers `{ requestId }`.
  */
-import { startFakeServer, type FakeResponse, type FakeServer, type FakeServerOptions, type RecordedRequest } from './server';
+import {
+  startFakeServer,
+  type FakeResponse,
+  type FakeServer,
+  type FakeServerOptions,
+  type RecordedRequest,
+} from './server';
 
 export interface FakeDataManagerOptions extends FakeServerOptions {
   accessToken?: string;
@@ -48,13 +54,18 @@ function checkConsent(consent: unknown, field: string, out: Violation[]) {
   if (consent === undefined) return;
   const c = consent as Record<string, unknown>;
   for (const key of ['adUserData', 'adPersonalization']) {
-    if (c[key] !== undefined && !CONSENT.includes(String(c[key]))) out.push({ field: `${field}.${key === 'adUserData' ? 'ad_user_data' : 'ad_personalization'}`, description: 'Invalid consent status.' });
+    if (c[key] !== undefined && !CONSENT.includes(String(c[key])))
+      out.push({
+        field: `${field}.${key === 'adUserData' ? 'ad_user_data' : 'ad_personalization'}`,
+        description: 'Invalid consent status.',
+      });
   }
 }
 
 function checkUserData(userData: unknown, field: string, encoding: unknown, out: Violation[]) {
   if (userData === undefined) return;
-  if (encoding !== 'HEX' && encoding !== 'BASE64') out.push({ field: 'encoding', description: 'Encoding is required with user data.' });
+  if (encoding !== 'HEX' && encoding !== 'BASE64')
+    out.push({ field: 'encoding', description: 'Encoding is required with user data.' });
   const ids = (userData as { userIdentifiers?: Record<string, unknown>[] }).userIdentifiers;
   if (!Array.isArray(ids) || ids.length === 0) {
     out.push({ field: `${field}.user_identifiers`, description: 'At least one user identifier is required.' });
@@ -63,7 +74,10 @@ function checkUserData(userData: unknown, field: string, encoding: unknown, out:
   ids.forEach((id, j) => {
     const value = id.emailAddress ?? id.phoneNumber;
     if (typeof value !== 'string' || (encoding === 'HEX' && !HEX.test(value))) {
-      out.push({ field: `${field}.user_identifiers[${j}]`, description: 'The identifier is not a hex-encoded SHA-256 hash.' });
+      out.push({
+        field: `${field}.user_identifiers[${j}]`,
+        description: 'The identifier is not a hex-encoded SHA-256 hash.',
+      });
     }
   });
 }
@@ -78,36 +92,60 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
 
   const handle = (request: RecordedRequest): FakeResponse => {
     const route = request.path;
-    if (request.method !== 'POST' || !['/v1/events:ingest', '/v1/audienceMembers:ingest', '/v1/audienceMembers:remove'].includes(route)) {
+    if (
+      request.method !== 'POST' ||
+      !['/v1/events:ingest', '/v1/audienceMembers:ingest', '/v1/audienceMembers:remove'].includes(route)
+    ) {
       return { status: 404, body: { error: { code: 404, message: 'Not found', status: 'NOT_FOUND' } } };
     }
     if (request.headers.authorization !== `Bearer ${token}`) {
-      return { status: 401, body: { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } } };
+      return {
+        status: 401,
+        body: {
+          error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' },
+        },
+      };
     }
     const body = (request.json ?? {}) as Record<string, unknown>;
     const violations: Violation[] = [];
-    const destinations = body.destinations as { operatingAccount?: { accountId?: string }; productDestinationId?: string }[] | undefined;
-    if (!Array.isArray(destinations) || destinations.length === 0) violations.push({ field: 'destinations', description: 'At least one destination is required.' });
+    const destinations = body.destinations as
+      { operatingAccount?: { accountId?: string }; productDestinationId?: string }[] | undefined;
+    if (!Array.isArray(destinations) || destinations.length === 0)
+      violations.push({ field: 'destinations', description: 'At least one destination is required.' });
     else {
       destinations.forEach((d, i) => {
-        if (!/^\d+$/.test(String(d.operatingAccount?.accountId))) violations.push({ field: `destinations[${i}].operating_account.account_id`, description: 'Invalid account id.' });
-        if (!d.productDestinationId) violations.push({ field: `destinations[${i}].product_destination_id`, description: 'Product destination id is required.' });
+        if (!/^\d+$/.test(String(d.operatingAccount?.accountId)))
+          violations.push({
+            field: `destinations[${i}].operating_account.account_id`,
+            description: 'Invalid account id.',
+          });
+        if (!d.productDestinationId)
+          violations.push({
+            field: `destinations[${i}].product_destination_id`,
+            description: 'Product destination id is required.',
+          });
       });
     }
     checkConsent(body.consent, 'consent', violations);
 
     if (route === '/v1/events:ingest') {
       const events = body.events as Record<string, unknown>[] | undefined;
-      if (!Array.isArray(events) || events.length === 0) violations.push({ field: 'events', description: 'At least one event is required.' });
-      else if (events.length > maxEvents) violations.push({ field: 'events', description: `Too many events: at most ${maxEvents} per request.` });
+      if (!Array.isArray(events) || events.length === 0)
+        violations.push({ field: 'events', description: 'At least one event is required.' });
+      else if (events.length > maxEvents)
+        violations.push({ field: 'events', description: `Too many events: at most ${maxEvents} per request.` });
       else {
         events.forEach((event, i) => {
           const at = `events[${i}]`;
-          if (typeof event.transactionId !== 'string' || event.transactionId === '') violations.push({ field: `${at}.transaction_id`, description: 'Transaction id is required.' });
-          if (typeof event.eventTimestamp !== 'string' || !RFC3339.test(event.eventTimestamp)) violations.push({ field: `${at}.event_timestamp`, description: 'Invalid timestamp.' });
-          if (event.currency !== undefined && !/^[A-Z]{3}$/.test(String(event.currency))) violations.push({ field: `${at}.currency`, description: 'Invalid currency code.' });
+          if (typeof event.transactionId !== 'string' || event.transactionId === '')
+            violations.push({ field: `${at}.transaction_id`, description: 'Transaction id is required.' });
+          if (typeof event.eventTimestamp !== 'string' || !RFC3339.test(event.eventTimestamp))
+            violations.push({ field: `${at}.event_timestamp`, description: 'Invalid timestamp.' });
+          if (event.currency !== undefined && !/^[A-Z]{3}$/.test(String(event.currency)))
+            violations.push({ field: `${at}.currency`, description: 'Invalid currency code.' });
           const ad = (event.adIdentifiers ?? {}) as Record<string, unknown>;
-          if (['gclid', 'gbraid', 'wbraid'].filter((k) => ad[k] !== undefined).length > 1) violations.push({ field: `${at}.ad_identifiers`, description: 'Only one of gclid, gbraid, wbraid.' });
+          if (['gclid', 'gbraid', 'wbraid'].filter((k) => ad[k] !== undefined).length > 1)
+            violations.push({ field: `${at}.ad_identifiers`, description: 'Only one of gclid, gbraid, wbraid.' });
           checkConsent(event.consent, `${at}.consent`, violations);
           checkUserData(event.userData, `${at}.user_data`, body.encoding, violations);
         });
@@ -122,12 +160,18 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
       }
     } else {
       const members = body.audienceMembers as Record<string, unknown>[] | undefined;
-      if (!Array.isArray(members) || members.length === 0) violations.push({ field: 'audience_members', description: 'At least one member is required.' });
-      else if (members.length > maxMembers) violations.push({ field: 'audience_members', description: `Too many members: at most ${maxMembers} per request.` });
+      if (!Array.isArray(members) || members.length === 0)
+        violations.push({ field: 'audience_members', description: 'At least one member is required.' });
+      else if (members.length > maxMembers)
+        violations.push({
+          field: 'audience_members',
+          description: `Too many members: at most ${maxMembers} per request.`,
+        });
       else {
         members.forEach((member, i) => {
           checkConsent(member.consent, `audience_members[${i}].consent`, violations);
-          if (member.userData === undefined) violations.push({ field: `audience_members[${i}].user_data`, description: 'User data is required.' });
+          if (member.userData === undefined)
+            violations.push({ field: `audience_members[${i}].user_data`, description: 'User data is required.' });
           checkUserData(member.userData, `audience_members[${i}].user_data`, body.encoding, violations);
         });
       }

@@ -5,7 +5,13 @@
  * fails only its input (207 with `errors[]` naming it in `context.ids`), and the 190-per-10-s limit (429 with
  * `X-HubSpot-RateLimit-*` headers and the SECONDLY policy body).
  */
-import { startFakeServer, type FakeResponse, type FakeServer, type FakeServerOptions, type RecordedRequest } from './server';
+import {
+  startFakeServer,
+  type FakeResponse,
+  type FakeServer,
+  type FakeServerOptions,
+  type RecordedRequest,
+} from './server';
 
 export interface FakeHubspotOptions extends FakeServerOptions {
   accessToken?: string;
@@ -23,9 +29,26 @@ export interface FakeHubspot extends FakeServer {
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@.]+$/;
-const DEFAULT_PROPERTIES = ['email', 'firstname', 'lastname', 'phone', 'lifecyclestage', 'company', 'website', 'tagpipe_person_id', 'tagpipe_lifetime_value', 'tagpipe_purchase_count', 'tagpipe_last_seen_at'];
+const DEFAULT_PROPERTIES = [
+  'email',
+  'firstname',
+  'lastname',
+  'phone',
+  'lifecyclestage',
+  'company',
+  'website',
+  'tagpipe_person_id',
+  'tagpipe_lifetime_value',
+  'tagpipe_purchase_count',
+  'tagpipe_last_seen_at',
+];
 
-const error = (status: number, category: string, message: string, extra: Record<string, unknown> = {}): FakeResponse => ({
+const error = (
+  status: number,
+  category: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): FakeResponse => ({
   status,
   body: { status: 'error', message, correlationId: 'c0ffee', category, ...extra },
 });
@@ -41,7 +64,10 @@ export async function startFakeHubspot(options: FakeHubspotOptions = {}): Promis
   let nextId = 1000;
 
   const handle = (request: RecordedRequest): FakeResponse => {
-    if (!/^\/crm\/(objects\/\d{4}-\d{2}|v3\/objects)\/contacts\/batch\/upsert$/.test(request.path) || request.method !== 'POST') {
+    if (
+      !/^\/crm\/(objects\/\d{4}-\d{2}|v3\/objects)\/contacts\/batch\/upsert$/.test(request.path) ||
+      request.method !== 'POST'
+    ) {
       return error(404, 'OBJECT_NOT_FOUND', 'Not found');
     }
     if (request.headers.authorization !== `Bearer ${token}`) {
@@ -57,33 +83,60 @@ export async function startFakeHubspot(options: FakeHubspotOptions = {}): Promis
           'x-hubspot-ratelimit-max': String(perWindow),
           'x-hubspot-ratelimit-remaining': '0',
         },
-        body: { status: 'error', message: 'You have reached your secondly limit.', errorType: 'RATE_LIMIT', policyName: 'SECONDLY', correlationId: 'x' },
+        body: {
+          status: 'error',
+          message: 'You have reached your secondly limit.',
+          errorType: 'RATE_LIMIT',
+          policyName: 'SECONDLY',
+          correlationId: 'x',
+        },
       };
     }
     recent.push(t);
     const inputs = (request.json as { inputs?: unknown } | undefined)?.inputs;
     if (!Array.isArray(inputs)) return error(400, 'VALIDATION_ERROR', 'Invalid input JSON: inputs is required');
-    if (inputs.length > maxInputs) return error(400, 'VALIDATION_ERROR', `Batch input size ${inputs.length} exceeds the limit of ${maxInputs}`);
+    if (inputs.length > maxInputs)
+      return error(400, 'VALIDATION_ERROR', `Batch input size ${inputs.length} exceeds the limit of ${maxInputs}`);
     for (const raw of inputs as { properties?: Record<string, unknown> }[]) {
       for (const name of Object.keys(raw.properties ?? {})) {
-        if (!known.has(name)) return error(400, 'VALIDATION_ERROR', `Property values were not valid: "${name}" does not exist`, { subCategory: 'PROPERTY_DOESNT_EXIST' });
+        if (!known.has(name))
+          return error(400, 'VALIDATION_ERROR', `Property values were not valid: "${name}" does not exist`, {
+            subCategory: 'PROPERTY_DOESNT_EXIST',
+          });
       }
     }
     const results: unknown[] = [];
     const errors: unknown[] = [];
     for (const raw of inputs as { id?: string; idProperty?: string; properties?: Record<string, string> }[]) {
       if (raw.idProperty !== 'email' || typeof raw.id !== 'string' || !EMAIL.test(raw.id)) {
-        errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: `Email address ${String(raw.id)} is invalid`, context: { ids: [String(raw.id)] } });
+        errors.push({
+          status: 'error',
+          category: 'VALIDATION_ERROR',
+          message: `Email address ${String(raw.id)} is invalid`,
+          context: { ids: [String(raw.id)] },
+        });
         continue;
       }
       const email = raw.id.toLowerCase();
       const existed = contacts.has(email);
-      const merged: Record<string, string> = { ...(contacts.get(email) ?? { hs_object_id: String(nextId++) }), ...(raw.properties ?? {}), email };
+      const merged: Record<string, string> = {
+        ...(contacts.get(email) ?? { hs_object_id: String(nextId++) }),
+        ...(raw.properties ?? {}),
+        email,
+      };
       contacts.set(email, merged);
-      results.push({ id: merged.hs_object_id, properties: merged, new: !existed, createdAt: new Date(t).toISOString() });
+      results.push({
+        id: merged.hs_object_id,
+        properties: merged,
+        new: !existed,
+        createdAt: new Date(t).toISOString(),
+      });
     }
     const status = errors.length > 0 ? 207 : 200;
-    return { status, body: { status: 'COMPLETE', results, ...(errors.length ? { errors, numErrors: errors.length } : {}) } };
+    return {
+      status,
+      body: { status: 'COMPLETE', results, ...(errors.length ? { errors, numErrors: errors.length } : {}) },
+    };
   };
   const server = await startFakeServer(handle, options);
   return Object.assign(server, { contacts });

@@ -7,7 +7,13 @@
  * (DUPLICATE_EXTERNAL_ID), locked rows (UNABLE_TO_LOCK_ROW). `requestLimit` makes later calls answer
  * 403 REQUEST_LIMIT_EXCEEDED.
  */
-import { startFakeServer, type FakeResponse, type FakeServer, type FakeServerOptions, type RecordedRequest } from './server';
+import {
+  startFakeServer,
+  type FakeResponse,
+  type FakeServer,
+  type FakeServerOptions,
+  type RecordedRequest,
+} from './server';
 
 export interface FakeSalesforceOptions extends FakeServerOptions {
   accessToken?: string;
@@ -28,7 +34,15 @@ export interface FakeSalesforce extends FakeServer {
   lockedExternalIds: Set<string>;
 }
 
-const DEFAULT_FIELDS = ['FirstName', 'LastName', 'Email', 'Phone', 'Lifetime_Value__c', 'Purchase_Count__c', 'Last_Seen_At__c'];
+const DEFAULT_FIELDS = [
+  'FirstName',
+  'LastName',
+  'Email',
+  'Phone',
+  'Lifetime_Value__c',
+  'Purchase_Count__c',
+  'Last_Seen_At__c',
+];
 
 export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): Promise<FakeSalesforce> {
   const token = options.accessToken ?? 'test-token';
@@ -39,18 +53,30 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
   const records = new Map<string, Record<string, unknown>>();
   let calls = 0;
   let nextId = 1;
-  const fail = (status: number, errorCode: string, message: string): FakeResponse => ({ status, body: [{ message, errorCode }] });
+  const fail = (status: number, errorCode: string, message: string): FakeResponse => ({
+    status,
+    body: [{ message, errorCode }],
+  });
 
   const handle = (request: RecordedRequest): FakeResponse => {
-    const match = /^\/services\/data\/v\d+\.\d\/composite\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9_]+)$/.exec(request.path);
+    const match = /^\/services\/data\/v\d+\.\d\/composite\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9_]+)$/.exec(
+      request.path,
+    );
     if (!match || request.method !== 'PATCH') return fail(404, 'NOT_FOUND', 'The requested resource does not exist');
-    if (request.headers.authorization !== `Bearer ${token}`) return fail(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    if (request.headers.authorization !== `Bearer ${token}`)
+      return fail(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
     calls += 1;
-    if (options.requestLimit !== undefined && calls > options.requestLimit) return fail(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
+    if (options.requestLimit !== undefined && calls > options.requestLimit)
+      return fail(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
     const [, object, extField] = match;
     const body = request.json as { allOrNone?: boolean; records?: Record<string, unknown>[] } | undefined;
     if (!body || !Array.isArray(body.records)) return fail(400, 'JSON_PARSER_ERROR', 'records is required');
-    if (body.records.length > maxRecords) return fail(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${maxRecords} records into this call`);
+    if (body.records.length > maxRecords)
+      return fail(
+        400,
+        'EXCEEDED_ID_LIMIT',
+        `record limit reached. cannot submit more than ${maxRecords} records into this call`,
+      );
     for (const record of body.records) {
       const type = (record.attributes as { type?: string } | undefined)?.type;
       if (type !== object) return fail(400, 'INVALID_TYPE', `all records must be of type ${object}`);
@@ -62,9 +88,17 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
     }
     const results = body.records.map((record) => {
       const extId = record[extField];
-      const error = (statusCode: string, message: string, fields: string[] = []) => ({ success: false, errors: [{ statusCode, message, fields }] });
-      if (typeof extId !== 'string' || extId === '') return error('MISSING_ARGUMENT', `${extField} not specified`, [extField]);
-      if (duplicates.has(extId)) return error('DUPLICATE_EXTERNAL_ID', `${object}: more than one record found for external id field: [${extId}]`);
+      const error = (statusCode: string, message: string, fields: string[] = []) => ({
+        success: false,
+        errors: [{ statusCode, message, fields }],
+      });
+      if (typeof extId !== 'string' || extId === '')
+        return error('MISSING_ARGUMENT', `${extField} not specified`, [extField]);
+      if (duplicates.has(extId))
+        return error(
+          'DUPLICATE_EXTERNAL_ID',
+          `${object}: more than one record found for external id field: [${extId}]`,
+        );
       if (locked.has(extId)) return error('UNABLE_TO_LOCK_ROW', 'unable to obtain exclusive access to this record');
       const key = `${object}:${extId}`;
       const existing = records.get(key);

@@ -80,7 +80,8 @@ export async function startFakeServer(handle: FakeHandler, options: FakeServerOp
           answer = { status: 500, body: { error: String(error) } };
         }
         if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
-        const text = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+        const text =
+          answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
         const contentType = typeof answer.body === 'string' ? 'text/plain' : 'application/json';
         res.writeHead(answer.status, { 'content-type': contentType, ...(answer.headers ?? {}) });
         res.end(text);

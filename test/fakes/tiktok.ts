@@ -5,7 +5,13 @@
  * `partialFailureNext()` makes the next request answer 20001 (partial success) after storing all but the
  * events flagged with `properties.fail_me`.
  */
-import { startFakeServer, type FakeResponse, type FakeServer, type FakeServerOptions, type RecordedRequest } from './server';
+import {
+  startFakeServer,
+  type FakeResponse,
+  type FakeServer,
+  type FakeServerOptions,
+  type RecordedRequest,
+} from './server';
 
 export interface FakeTiktokOptions extends FakeServerOptions {
   accessToken?: string;
@@ -31,7 +37,8 @@ export async function startFakeTiktok(options: FakeTiktokOptions = {}): Promise<
   });
 
   const handle = (request: RecordedRequest): FakeResponse => {
-    if (request.path !== '/open_api/v1.3/event/track/' || request.method !== 'POST') return { status: 404, body: 'Not Found' };
+    if (request.path !== '/open_api/v1.3/event/track/' || request.method !== 'POST')
+      return { status: 404, body: 'Not Found' };
     if (request.headers['access-token'] !== token) return reply(40001, 'No permission to operate pixel code');
     const body = request.json as Record<string, unknown> | undefined;
     if (!body || !SOURCES.includes(String(body.event_source)) || typeof body.event_source_id !== 'string') {
@@ -63,7 +70,8 @@ function eventProblem(raw: unknown): string | undefined {
   if (typeof raw !== 'object' || raw === null) return 'not an object';
   const e = raw as Record<string, unknown>;
   if (typeof e.event !== 'string' || e.event === '') return 'event is required';
-  if (typeof e.event_time !== 'number' || !Number.isInteger(e.event_time) || e.event_time > 1e11) return 'event_time must be Unix seconds';
+  if (typeof e.event_time !== 'number' || !Number.isInteger(e.event_time) || e.event_time > 1e11)
+    return 'event_time must be Unix seconds';
   const user = (e.user ?? {}) as Record<string, unknown>;
   for (const field of ['email', 'phone', 'external_id']) {
     if (user[field] !== undefined && !SHA256.test(String(user[field]))) return `user.${field} must be SHA-256 hashed`;

@@ -3,7 +3,14 @@
  * refuses bodies above `maxBodyBytes` with 413, and collects the records it accepted.
  */
 import { verifySignature } from '../../destinations/webhook/transform';
-import { bodyBytes, startFakeServer, type FakeResponse, type FakeServer, type FakeServerOptions, type RecordedRequest } from './server';
+import {
+  bodyBytes,
+  startFakeServer,
+  type FakeResponse,
+  type FakeServer,
+  type FakeServerOptions,
+  type RecordedRequest,
+} from './server';
 
 export interface FakeWebhookOptions extends FakeServerOptions {
   secret?: string;
@@ -22,14 +29,20 @@ export async function startFakeWebhook(options: FakeWebhookOptions = {}): Promis
   const received: FakeWebhook['received'] = [];
   const handle = (request: RecordedRequest): FakeResponse => {
     if (request.method !== 'POST') return { status: 405, body: 'method not allowed' };
-    if (options.maxBodyBytes !== undefined && bodyBytes(request) > options.maxBodyBytes) return { status: 413, body: 'payload too large' };
+    if (options.maxBodyBytes !== undefined && bodyBytes(request) > options.maxBodyBytes)
+      return { status: 413, body: 'payload too large' };
     const timestamp = request.headers['x-tagpipe-timestamp'] ?? '';
     const signature = request.headers['x-tagpipe-signature'] ?? '';
-    if (!verifySignature(secret, timestamp, request.body, signature, now())) return { status: 401, body: 'bad signature' };
+    if (!verifySignature(secret, timestamp, request.body, signature, now()))
+      return { status: 401, body: 'bad signature' };
     const body = request.json as { records?: FakeWebhook['received'] } | undefined;
     if (!body || !Array.isArray(body.records)) return { status: 400, body: 'records missing' };
     received.push(...body.records);
-    return { status: 202, headers: { 'x-request-id': `req-${received.length}` }, body: { accepted: body.records.length } };
+    return {
+      status: 202,
+      headers: { 'x-request-id': `req-${received.length}` },
+      body: { accepted: body.records.length },
+    };
   };
   const server = await startFakeServer(handle, options);
   return Object.assign(server, { received });
