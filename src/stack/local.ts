@@ -58,7 +58,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     hub,
     extraRoutes: async (app) => {
       sdkRoutes(app, {});
-      demoRoutes(app);
+      demoRoutes(app, { writeKey: config.auth.writeKeys[0] });
       debugRoutes(app, { hub, token: config.debug.token ?? null, mode: config.mode });
       app.get('/', async (_req, reply) =>
         reply.type('text/html').send(
