@@ -268,8 +268,9 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
   await ensureRawSchemaFiles(dataDir, conn);
   for (const table of TABLES) {
     const tableDir = localPaths(dataDir).rawTable(table);
-    for (const entry of await fs.readdir(tableDir)) {
-      if (entry.startsWith('date=')) {
+    for (const dirent of await fs.readdir(tableDir, { withFileTypes: true })) {
+      const entry = dirent.name;
+      if (dirent.isDirectory() && entry.startsWith('date=')) {
         await removeContainedFiles(path.join(tableDir, entry), logger);
         // Leftover .tmp files from a crash are not visible to readers (wrong suffix); clear them.
         for (const f of await fs.readdir(path.join(tableDir, entry))) {

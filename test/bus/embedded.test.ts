@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedBus } from '../../src/bus/embedded';
 import type { DeliveredMessage } from '../../src/bus/types';
+import { UnavailableError } from '../../src/core/errors';
 
 const tmpDirs: string[] = [];
 function tmpDir(): string {
@@ -258,4 +259,40 @@ test('a message over the record limit is refused without affecting others in the
   expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   expect((await readAll(bus)).map(eventIndex)).toEqual([1, 2]);
   await bus.close();
+});
+
+test('close() waits for publishes already accepted; they are on disk after reopen', async () => {
+  const dir = tmpDir();
+  const bus = await EmbeddedBus.open({ dir });
+  const inflight = Array.from({ length: 50 }, (_, i) => bus.publish('events', [msg(i)]));
+  await bus.close();
+  const ids = (await Promise.all(inflight)).flatMap((r) => r.messageIds);
+  expect(ids).toHaveLength(50);
+  await expect(bus.publish('events', [msg(99)])).rejects.toThrow(/closed/);
+  const reopened = await EmbeddedBus.open({ dir });
+  expect((await readAll(reopened)).map((m) => m.messageId)).toEqual(ids);
+  await reopened.close();
+});
+
+test('a failed segment rotation refuses publishes with UnavailableError and loses nothing acknowledged', async () => {
+  const dir = tmpDir();
+  const bus = await EmbeddedBus.open({ dir, segmentMaxBytes: 256 });
+  const acked: string[] = [];
+  for (let i = 0; i < 3; i++) acked.push(...(await bus.publish('events', [msg(i, 'y'.repeat(300))])).messageIds);
+  // Block the next segment's file name so creating it fails (as a full or read-only disk would).
+  const log = bus.log('events');
+  const next = String(log.end).padStart(20, '0') + '.seg';
+  fs.mkdirSync(path.join(dir, 'events', next));
+  const err = await bus.publish('events', [msg(3)]).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(UnavailableError);
+  expect(bus.health()).toMatchObject({ ok: false });
+  await expect(bus.publish('events', [msg(4)])).rejects.toBeInstanceOf(UnavailableError);
+  await bus.close();
+  fs.rmdirSync(path.join(dir, 'events', next));
+  const reopened = await EmbeddedBus.open({ dir, segmentMaxBytes: 256 });
+  expect((await readAll(reopened)).map((m) => m.messageId)).toEqual(acked);
+  await reopened.publish('events', [msg(5)]);
+  expect((await readAll(reopened)).map(eventIndex)).toEqual([0, 1, 2, 5]);
+  expect(reopened.health()).toEqual({ ok: true, spooled: 0 });
+  await reopened.close();
 });

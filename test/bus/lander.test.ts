@@ -252,3 +252,24 @@ test('compaction merges a day into one file with the same rows in log order; a l
   ).toEqual({ d: 16, n: 16 });
   await bus.close();
 });
+
+test('when a Parquet file cannot be written the batch is retried; once writable again every row lands once', async () => {
+  const dataDir = tmpDir();
+  const bus = await EmbeddedBus.open({ dir: localPaths(dataDir).bus, retry: { initialMs: 10, maxMs: 50 } });
+  const ids = (await bus.publish('events', [event(1), event(2), event(3)])).messageIds;
+  // A plain file where the day's directory should be: mkdir fails, as on a full or broken disk.
+  const day = (await bus.log('events').read(0, 1)).messages[0].publishTime.toISOString().slice(0, 10);
+  const blocker = path.join(localPaths(dataDir).rawTable('events'), `date=${day}`);
+  fs.mkdirSync(path.dirname(blocker), { recursive: true });
+  fs.writeFileSync(blocker, 'not a directory');
+  const lander = await startLander({ bus, dataDir, maxWaitMs: 1 });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(lander.stats().rows).toBe(0);
+  expect(bus.log('events').checkpoint('lander-events')).toBe(0);
+  fs.rmSync(blocker);
+  await waitFor('3 rows', () => lander.stats().rows === 3);
+  await lander.close();
+  const rows = await query(`SELECT message_id FROM read_parquet(${glob(dataDir, 'events')}) ORDER BY message_id`);
+  expect(rows.map((r) => r.message_id)).toEqual([...ids].sort());
+  await bus.close();
+});

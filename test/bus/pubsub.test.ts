@@ -238,3 +238,28 @@ test('with Pub/Sub unreachable the spool fills up, then publish rejects with Una
   expect(reopened.health().spooled).toBe(accepted);
   await reopened.close();
 }, 60_000);
+
+test('a pull subscription handler that rejects gets the batch again (nack), and acks once it succeeds', async () => {
+  await admin.createTopic('nack');
+  const bus = await openBus('nack', { createSubscriptions: true });
+  const calls: string[][] = [];
+  const sub = bus.subscribe(
+    'events',
+    'nack-reader',
+    async (batch) => {
+      calls.push(batch.map((m) => m.attributes.event_id).sort());
+      if (calls.length === 1) throw new Error('warehouse unavailable');
+    },
+    { maxBatch: 10, maxWaitMs: 50 },
+  );
+  for (let i = 0; i < 50 && !(await admin.subscription('nack-reader').exists())[0]; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await bus.publish('events', [message('n1'), message('n2')]);
+  await waitFor('redelivery', () => calls.flat().filter((id) => id === 'n1').length >= 2, 30_000);
+  await sub.close();
+  expect(calls[0]).toEqual(['n1', 'n2']);
+  expect(calls.flat().filter((id) => id === 'n2').length).toBeGreaterThanOrEqual(2);
+  // Acked after the successful call: nothing is left on the subscription.
+  expect((await pullAll('nack-reader', 0)).size).toBe(0);
+  await bus.close();
+}, 60_000);
