@@ -59,7 +59,13 @@ export interface PubSubBusOptions {
  * leaves after at most 5 ms (Pub/Sub's limits: 1000 messages and 10 MB per request; we stay at 100 / ~1 MB).
  */
 const BATCHING = { maxMessages: 100, maxMilliseconds: 5, maxBytes: 1_000_000 };
-const FLOW_CONTROL = { maxOutstandingMessages: 20_000, maxOutstandingBytes: 128 * 1024 * 1024 };
+/**
+ * Flow control: the client only enforces its own limits through `flowControlled()`, which waits; the collector
+ * must not wait, so messages beyond these in-flight limits go to the spool instead (memory stays bounded, the
+ * spool's disk bound then applies, then 503).
+ */
+const MAX_OUTSTANDING_MESSAGES = 20_000;
+const MAX_OUTSTANDING_BYTES = 128 * 1024 * 1024;
 const REPLAY_SUBSCRIPTION = 'replay';
 
 export class PubSubBus implements EventBus {
@@ -67,6 +73,7 @@ export class PubSubBus implements EventBus {
   private readonly topicRefs: Record<TopicKey, Topic>;
   private readonly backlog: Record<TopicKey, number> = { events: 0, 'events-invalid': 0 };
   private readonly inflight = new Set<Promise<unknown>>();
+  private outstanding = { messages: 0, bytes: 0 };
   private readonly replayers: Subscription[] = [];
   private readonly pullers = new Set<PullSubscription>();
   private lastError: string | null = null;
@@ -81,7 +88,7 @@ export class PubSubBus implements EventBus {
     private readonly spool: EmbeddedBus,
   ) {
     const timeout = options.publishTimeoutMs ?? 10_000;
-    const topicOptions = { batching: BATCHING, flowControlOptions: FLOW_CONTROL, gaxOpts: { timeout } };
+    const topicOptions = { batching: BATCHING, gaxOpts: { timeout } };
     this.topicRefs = {
       events: client.topic(options.topics.events, topicOptions),
       'events-invalid': client.topic(options.topics.invalid, topicOptions),
@@ -133,7 +140,17 @@ export class PubSubBus implements EventBus {
     if (this.closed) throw new UnavailableError('pubsub bus is closed');
     if (messages.length === 0) return { messageIds: [] };
     if (this.backlog[topic] > 0) return this.toSpool(topic, messages);
+    const bytes = messages.reduce((sum, m) => sum + m.data.length, 0);
+    if (
+      this.outstanding.messages + messages.length > MAX_OUTSTANDING_MESSAGES ||
+      this.outstanding.bytes + bytes > MAX_OUTSTANDING_BYTES
+    ) {
+      this.lastError = 'too many publishes in flight';
+      return this.toSpool(topic, messages);
+    }
     const ref = this.topicRefs[topic];
+    this.outstanding.messages += messages.length;
+    this.outstanding.bytes += bytes;
     const attempt = Promise.allSettled(
       messages.map((m) =>
         withTimeout(ref.publishMessage({ data: m.data, attributes: m.attributes }), this.timeoutMs()),
@@ -141,6 +158,8 @@ export class PubSubBus implements EventBus {
     );
     this.track(attempt);
     const settled = await attempt;
+    this.outstanding.messages -= messages.length;
+    this.outstanding.bytes -= bytes;
     const failed = messages.filter((_, i) => settled[i].status === 'rejected');
     if (failed.length === 0) {
       this.lastError = null;
