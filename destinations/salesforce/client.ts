@@ -41,7 +41,7 @@ interface SalesforceError {
   fields?: string[];
 }
 
-function outcomeFor(code: string | undefined, reason: string, httpStatus: number, wholeBatch: boolean): Outcome {
+export function outcomeFor(code: string | undefined, reason: string, httpStatus: number, wholeBatch: boolean): Outcome {
   const action = (code && CODES[code]) || 'rejected';
   switch (action) {
     case 'session':

@@ -1,6 +1,7 @@
 /** Salesforce destination: records upserted by external id through sObject Collections (200 per request). */
 import type { Destination } from '../../src/core/destination';
 import { sendPrepared } from '../shared';
+import { bulkUpsert } from './bulk';
 import { upsertRecords } from './client';
 import { SECRETS, configSchema, limits, type SalesforceConfig } from './config';
 import { toRecord } from './transform';
@@ -16,7 +17,11 @@ export const salesforce: Destination<SalesforceConfig> = {
   secrets: SECRETS,
   send(batch, ctx) {
     const prepared = batch.map((record) => toRecord(record.row, ctx.config));
-    return sendPrepared(prepared, ctx.config.batchSize, (records) => upsertRecords(records, ctx));
+    const { bulkThreshold, bulkBatchSize, batchSize } = ctx.config;
+    const sendable = prepared.filter((p) => p.ok).length;
+    if (bulkThreshold > 0 && sendable >= bulkThreshold)
+      return sendPrepared(prepared, bulkBatchSize, (records) => bulkUpsert(records, ctx));
+    return sendPrepared(prepared, batchSize, (records) => upsertRecords(records, ctx));
   },
 };
 
