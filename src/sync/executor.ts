@@ -27,7 +27,15 @@ import type { Consent } from '../core/event';
 import type { SyncWarehouse } from '../warehouse/duckdb';
 import type { SyncDefinition } from './config';
 import { ensureState, Ledger, Runs, STATE_TABLES, type LedgerOutcome, type LedgerRow, type RunRecord } from './ledger';
-import { plan, planRowsSql, planTableName, recordAction, type PlanAction, type PlanSummary } from './planner';
+import {
+  parsePayload,
+  plan,
+  planRowsSql,
+  planTableName,
+  recordAction,
+  type PlanAction,
+  type PlanSummary,
+} from './planner';
 import { dialectFor, type Dialect } from './sql';
 import { backoffMs, Gate, Throttle, type BackoffOptions } from './throttle';
 
@@ -76,7 +84,16 @@ export interface RecoveryResult {
   unknown: number;
 }
 
+/** Wall time per phase of a run, for logs and the benchmark. */
+export interface RunTimings {
+  recoverMs: number;
+  planMs: number;
+  sendMs: number;
+  snapshotMs: number;
+}
+
 export interface RunResult {
+  timings: RunTimings;
   run: RunRecord;
   plan: PlanSummary;
   recovery: RecoveryResult;
@@ -214,8 +231,16 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
     );
   }
   const limits = resolveLimits(destination, deps.destinationConfig);
+  const timings: RunTimings = { recoverMs: 0, planMs: 0, sendMs: 0, snapshotMs: 0 };
+  let mark = performance.now();
+  const lap = (name: keyof RunTimings) => {
+    const now = performance.now();
+    timings[name] = Math.round(now - mark);
+    mark = now;
+  };
   await ensureState(wh, d, dataset);
   const recovery = await recover(wh, d, dataset, key, destination, clock, logger);
+  lap('recoverMs');
   const summary = await plan(
     {
       wh,
@@ -230,6 +255,7 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
     deps.force,
   );
   summary.sync = sync.name;
+  lap('planMs');
   const run: RunRecord = {
     run_id: randomUUID(),
     sync: sync.name,
@@ -253,14 +279,14 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
   };
   const runs = new Runs(wh, d, dataset);
   const emptyStats: BatchStats = { batches: 0, records: 0, fillRatio: 0, maxBatchSize: limits.maxBatchSize };
-  if (deps.planOnly) return { run, plan: summary, recovery, stats: emptyStats };
+  if (deps.planOnly) return { run, plan: summary, recovery, stats: emptyStats, timings };
   if (summary.refusal) {
     run.status = 'refused';
     run.error = summary.refusal;
     run.finished_at = clock.now();
     await runs.insert(run);
     logger.error({ removes: summary.removes, snapshot: summary.snapshotSize }, summary.refusal);
-    return { run, plan: summary, recovery, stats: emptyStats };
+    return { run, plan: summary, recovery, stats: emptyStats, timings };
   }
   await runs.insert(run);
   logger.info(
@@ -277,8 +303,10 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
     logger.error({ err: error }, 'sync run failed');
   }
   run.finished_at = clock.now();
+  lap('sendMs');
   await applySnapshots(wh, d, dataset, key, run.run_id, run.finished_at);
   await runs.finish(run);
+  lap('snapshotMs');
   logger.info(
     {
       run_id: run.run_id,
@@ -287,11 +315,12 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
       rejected: run.rejected,
       failed: run.failed,
       requests: run.requests,
+      ...timings,
     },
     'sync run finished',
   );
   if (run.status === 'failed' && run.error && executor.fatal instanceof ConfigError) throw executor.fatal;
-  return { run, plan: summary, recovery, stats: executor.stats() };
+  return { run, plan: summary, recovery, stats: executor.stats(), timings };
 }
 
 interface ExecutorState {
@@ -313,6 +342,8 @@ class BatchExecutor {
   private readonly ctx: DestinationContext<unknown>;
   private readonly backoff: BackoffOptions;
   private seq = 0;
+  /** One timestamp per ledger write: rows written together share it (and the insert sends it once). */
+  private batchTime: Date | null = null;
   private batchSizes: number[] = [];
   private done = 0;
   fatal: Error | null = null;
@@ -362,24 +393,19 @@ class BatchExecutor {
     });
   }
 
-  private toItem(row: Record<string, unknown>): Item {
-    const action = row._tp_action as PlanAction;
-    const key = String(row._tp_pkey);
-    let data: Record<string, unknown>;
-    if (action === 'remove') {
-      data = JSON.parse(String(row._tp_removed)) as Record<string, unknown>;
-      delete data._tp_key;
-    } else {
-      data = {};
-      for (const [name, value] of Object.entries(row)) if (!name.startsWith('_tp_')) data[name] = value;
-    }
-    const bytes = JSON.stringify(data).length;
+  private toItem(line: string): Item {
+    // `action|hash|payload` (planRowsSql): action and hash never contain '|'.
+    const a = line.indexOf('|');
+    const h = line.indexOf('|', a + 1);
+    const action = line.slice(0, a) as PlanAction;
+    const payload = line.slice(h + 1);
+    const { key, row: data } = parsePayload(payload);
     return {
       record: { key, action: recordAction(this.sync.mode, action), row: data },
-      hash: String(row._tp_hash),
+      hash: line.slice(a + 1, h),
       eventId: typeof data.event_id === 'string' ? data.event_id : null,
       consentBasis: rowConsentBasis(data, this.s.purposes),
-      bytes,
+      bytes: payload.length,
     };
   }
 
@@ -387,7 +413,6 @@ class BatchExecutor {
     const inflight = new Set<Promise<void>>();
     let batch: Item[] = [];
     let bytes = 0;
-    let lastKey: string | null = null;
     const dispatch = async () => {
       const items = batch;
       batch = [];
@@ -404,16 +429,13 @@ class BatchExecutor {
         });
       inflight.add(p);
     };
-    for await (const page of this.deps.warehouse.stream<Record<string, unknown>>(
+    for await (const page of this.deps.warehouse.stream<{ r: string }>(
       planRowsSql(summary),
       undefined,
       this.deps.pageSize ?? 2000,
     )) {
       for (const row of page) {
-        // A source with duplicate keys joins twice; the plan holds one row per key.
-        if (row._tp_pkey === lastKey) continue;
-        lastKey = row._tp_pkey as string;
-        const item = this.toItem(row);
+        const item = this.toItem(row.r);
         if (batch.length && (batch.length >= this.maxBatch || bytes + item.bytes > this.maxBytes)) await dispatch();
         batch.push(item);
         bytes += item.bytes;
@@ -432,6 +454,7 @@ class BatchExecutor {
     outcome: LedgerOutcome,
     o?: Outcome,
     note?: string,
+    at: Date = this.batchTime ?? this.deps.clock.now(),
   ): LedgerRow {
     return {
       run_id: this.s.run.run_id,
@@ -448,7 +471,7 @@ class BatchExecutor {
       attempts: attempt,
       consent_basis: item.consentBasis,
       request_id: o && o.status === 'ok' ? (o.requestId ?? null) : null,
-      at: this.deps.clock.now(),
+      at,
     };
   }
 
@@ -456,7 +479,10 @@ class BatchExecutor {
   private async sendOnce(items: Item[], attempt: number): Promise<{ attemptId: string; outcomes: Outcome[] }> {
     await this.throttle.take();
     const attemptId = `${this.s.run.run_id}:${++this.seq}`;
-    await this.ledger.write(items.map((item) => this.ledgerRow(item, attemptId, attempt, 'pending')));
+    const at = this.deps.clock.now();
+    await this.ledger.write(
+      items.map((item) => this.ledgerRow(item, attemptId, attempt, 'pending', undefined, undefined, at)),
+    );
     this.s.run.requests++;
     let outcomes: Outcome[];
     try {
@@ -494,15 +520,19 @@ class BatchExecutor {
       const rows: LedgerRow[] = [];
       const retry: Item[] = [];
       let retryAfter = 0;
+      const at = this.deps.clock.now();
       const whole = outcomes.find((o) => o.status === 'rejected' && o.wholeBatch);
       if (whole && todo.length > 1) {
         // The vendor refused the request without naming the record: split it in halves until the bad row is alone.
-        await this.ledger.write(todo.map((item) => this.ledgerRow(item, attemptId, attempt, 'split', whole)));
+        await this.ledger.write(
+          todo.map((item) => this.ledgerRow(item, attemptId, attempt, 'split', whole, undefined, at)),
+        );
         const mid = Math.ceil(todo.length / 2);
         await this.deliver(todo.slice(0, mid), attempt);
         await this.deliver(todo.slice(mid), attempt);
         return;
       }
+      this.batchTime = at;
       todo.forEach((item, i) => {
         const o = outcomes[i];
         if (o.status === 'ok') {
@@ -523,6 +553,7 @@ class BatchExecutor {
           retryAfter = Math.max(retryAfter, o.retryAfterMs ?? 0);
         }
       });
+      this.batchTime = null;
       await this.ledger.write(rows);
       this.progress();
       if (!retry.length) return;

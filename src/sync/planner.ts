@@ -211,7 +211,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   const samples = sampleRows.map((r) => ({
     action: r._tp_action,
     key: r._tp_key,
-    row: stripKey(JSON.parse(r._tp_payload)),
+    row: parsePayload(r._tp_payload).row,
   }));
   let watermark: Date | null = null;
   if (sync.mode === 'append') {
@@ -240,15 +240,34 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   };
 }
 
-/** The executor's stream: each planned row joined back to its source row (removes carry the snapshot payload). */
-export function planRowsSql(summary: PlanSummary): string {
-  return `SELECT p._tp_action AS _tp_action, p._tp_key AS _tp_pkey, p._tp_hash AS _tp_hash,
-    CASE WHEN p._tp_action = 'remove' THEN p._tp_payload END AS _tp_removed, src.*
-    FROM ${summary.planTable} p LEFT JOIN (${summary.sourceSql}) src ON src._tp_key = p._tp_key
-    ORDER BY p._tp_action, p._tp_key`;
+/**
+ * The executor's stream: one text column per planned row, `action|hash|payload`, in key order. The payload is the
+ * row's JSON from planning, so the executor reads one string per row instead of converting every column.
+ */
+export function planRowsSql(summary: Pick<PlanSummary, 'planTable'>): string {
+  return `SELECT CONCAT(_tp_action, '|', _tp_hash, '|', _tp_payload) AS r FROM ${summary.planTable} ORDER BY _tp_action, _tp_key`;
 }
 
-export function stripKey(row: Record<string, unknown>): Record<string, unknown> {
-  const { _tp_key: _omit, ...rest } = row;
-  return rest;
+/** DuckDB's JSON text of a TIMESTAMP (`2026-03-01 10:00:00.123456`, UTC) or TIMESTAMPTZ (`…+00`). */
+const DUCKDB_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+/**
+ * A planned row's payload as the destination sees it: top-level timestamps in ISO-8601 UTC, as the warehouse
+ * adapters return them (BigQuery's TO_JSON_STRING already writes ISO; DuckDB's to_json does not).
+ */
+export function parsePayload(text: string): { key: string; row: Record<string, unknown> } {
+  const row = JSON.parse(text) as Record<string, unknown>;
+  const key = String(row._tp_key);
+  for (const [name, value] of Object.entries(row)) {
+    if (typeof value === 'string' && value.length >= 19 && value.length <= 35 && value[10] === ' ') {
+      const m = DUCKDB_TIMESTAMP.exec(value);
+      if (m) {
+        const offset = !m[3] || m[3] === 'Z' ? 'Z' : m[3].length === 3 ? `${m[3]}:00` : m[3];
+        const date = new Date(`${m[1]}T${m[2].slice(0, 12)}${offset}`);
+        if (!Number.isNaN(date.getTime())) row[name] = date.toISOString();
+      }
+    }
+  }
+  delete row._tp_key;
+  return { key, row };
 }

@@ -1,0 +1,173 @@
+/**
+ * Sync benchmark: a 1M-member audience mirror and a 1M-conversion append through the real planner, executor,
+ * ledger and DuckDB warehouse, against in-process destination fakes with no latency (each request is serialised
+ * to JSON as a real one would be). Reports rows/s (plan + send + ledger + snapshot), peak RSS and batch fill.
+ *
+ *   ./run bench sync            (or: npx tsx bench/sync/run.ts [--rows 1000000])
+ *
+ * Targets: ≥ 50,000 rows/s, peak RSS < 300 MB, batches ≥ 95% full.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { systemClock, type Destination, type DestinationLimits, type Outcome } from '../../src/core/destination';
+import { silentLogger } from '../../src/core/logger';
+import { parseSync } from '../../src/sync/config';
+import { runSync, type RunResult } from '../../src/sync/executor';
+import { openLocalWarehouse, type DuckDbWarehouse } from '../../src/warehouse/duckdb';
+
+const args = process.argv.slice(2);
+const ROWS = Number(args[args.indexOf('--rows') + 1] ?? 0) || 1_000_000;
+
+function fakeDestination(
+  name: string,
+  limits: DestinationLimits,
+  capabilities: Destination['capabilities'],
+): Destination<unknown> & { requests: number; bytes: number } {
+  const dest = {
+    name,
+    description: 'benchmark fake: accepts everything, no latency',
+    configSchema: z.unknown(),
+    capabilities,
+    limits,
+    requiredConsent: ['ads'] as Destination['requiredConsent'],
+    dedup: 'idempotent' as const,
+    requests: 0,
+    bytes: 0,
+    send(batch: Parameters<Destination['send']>[0]): Promise<Outcome[]> {
+      dest.requests++;
+      dest.bytes += JSON.stringify({ data: batch.map((r) => r.row) }).length;
+      return Promise.resolve(batch.map(() => ({ status: 'ok', httpStatus: 200 }) as Outcome));
+    },
+  };
+  return dest;
+}
+
+async function seed(wh: DuckDbWarehouse): Promise<void> {
+  const consent =
+    'true AS consent_analytics, true AS consent_ads, true AS consent_ad_user_data, true AS consent_ad_personalization';
+  await wh.exec('CREATE SCHEMA IF NOT EXISTS marts');
+  await wh.exec(`CREATE OR REPLACE TABLE marts.audience_members AS SELECT 'high_value:p' || CAST(i AS VARCHAR) AS member_key,
+    'high_value' AS audience_id, 'p' || CAST(i AS VARCHAR) AS person_id, NULL::VARCHAR AS user_id, sha256('m' || CAST(i AS VARCHAR)) AS email_sha256,
+    sha256('t' || CAST(i AS VARCHAR)) AS phone_sha256, 'DE' AS country, now()::TIMESTAMP AS qualified_at, ${consent}, 'gcm' AS consent_source
+    FROM range(${ROWS}) t(i)`);
+  await wh.exec(`CREATE OR REPLACE TABLE marts.conversions AS SELECT 'T' || CAST(i AS VARCHAR) AS conversion_key, 'e' || CAST(i AS VARCHAR) AS event_id,
+    'purchase' AS event_name, 'purchase' AS conversion_type, now()::TIMESTAMP - INTERVAL 1 HOUR AS occurred_at, 'T' || CAST(i AS VARCHAR) AS transaction_id,
+    19.99 + (i % 100) AS value, 'EUR' AS currency, 'p' || CAST(i AS VARCHAR) AS person_id, 'a' || CAST(i AS VARCHAR) AS anonymous_id,
+    sha256('m' || CAST(i AS VARCHAR)) AS email_sha256, 'fb.1.1700000000.' || CAST(i AS VARCHAR) AS fbc, '203.0.113.0' AS ip,
+    'Mozilla/5.0 (X11; Linux x86_64)' AS user_agent, 'https://shop.example/checkout' AS page_url, 'DE' AS country, ${consent}, 'gcm' AS consent_source
+    FROM range(${ROWS}) t(i)`);
+}
+
+interface Measured {
+  name: string;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  peakRssMb: number;
+  fillRatio: number;
+  batches: number;
+  batchSize: number;
+  status: string;
+  timings: RunResult['timings'];
+}
+
+async function measure(name: string, fn: () => Promise<RunResult>): Promise<Measured> {
+  if (global.gc) global.gc();
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const started = process.hrtime.bigint();
+  const result = await fn();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(timer);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  const mu = process.memoryUsage();
+  process.stderr.write(
+    `${name}: heap ${Math.round(mu.heapUsed / 1e6)} MB, external ${Math.round(mu.external / 1e6)} MB, rss ${Math.round(mu.rss / 1e6)} MB\n`,
+  );
+  return {
+    name,
+    rows: result.run.delivered,
+    seconds: Math.round(seconds * 100) / 100,
+    rowsPerSecond: Math.round(result.run.delivered / seconds),
+    peakRssMb: Math.round(peak / 1024 / 1024),
+    fillRatio: Math.round(result.stats.fillRatio * 1000) / 1000,
+    batches: result.stats.batches,
+    batchSize: result.stats.maxBatchSize,
+    status: result.run.status,
+    timings: result.timings,
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-bench-sync-'));
+  // DuckDB gets a fixed memory budget so the process stays bounded; it spills to disk beyond it.
+  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: '160MB', threads: 2 });
+  process.stdout.write(`seeding ${ROWS.toLocaleString()} audience members and conversions in ${dir}\n`);
+  await seed(wh);
+  const common = {
+    warehouse: wh,
+    destinationConfig: {},
+    http: () => Promise.reject(new Error('no HTTP')),
+    logger: silentLogger,
+    clock: systemClock,
+    pageSize: 5000,
+  };
+  // Limits as documented: Meta custom audience users 10,000 per request; Conversions API 1,000 events per request.
+  const audiences = fakeDestination('fake-audiences', { maxBatchSize: 10_000, maxConcurrency: 4 }, [
+    'audience_add',
+    'audience_remove',
+  ]);
+  const conversions = fakeDestination('fake-capi', { maxBatchSize: 1000, maxConcurrency: 4 }, ['events']);
+  const mirror = parseSync({
+    name: 'bench_mirror',
+    source: 'audience_members',
+    destination: 'fake-audiences',
+    mode: 'mirror',
+    maxDeletePercent: 100,
+  });
+  const append = parseSync({ name: 'bench_append', source: 'conversions', destination: 'fake-capi', mode: 'append' });
+  const results: Measured[] = [];
+  results.push(
+    await measure('mirror 1M audience (adds)', () => runSync(mirror, { ...common, destination: audiences })),
+  );
+  results.push(await measure('append 1M conversions', () => runSync(append, { ...common, destination: conversions })));
+  // Incremental mirror: 2% leave, 2% join; the plan is a diff of 2M rows against the 1M snapshot.
+  const churn = Math.round(ROWS * 0.02);
+  await wh.exec(`DELETE FROM marts.audience_members WHERE CAST(substr(person_id, 2) AS BIGINT) < ${churn}`);
+  await wh.exec(`INSERT INTO marts.audience_members SELECT 'high_value:q' || CAST(i AS VARCHAR), 'high_value', 'q' || CAST(i AS VARCHAR), NULL,
+    sha256('q' || CAST(i AS VARCHAR)), NULL, 'DE', now()::TIMESTAMP, true, true, true, true, 'gcm' FROM range(${churn}) t(i)`);
+  results.push(
+    await measure(`mirror incremental (${churn.toLocaleString()} adds + removes)`, () =>
+      runSync(mirror, { ...common, destination: audiences }),
+    ),
+  );
+  await wh.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+
+  const header =
+    '| run | rows | seconds | rows/s | peak RSS (MB) | batch size | batches | fill | plan / send / snapshot (s) |';
+  const lines = [header, '|---|---:|---:|---:|---:|---:|---:|---:|---|'];
+  for (const r of results) {
+    lines.push(
+      `| ${r.name} | ${r.rows.toLocaleString()} | ${r.seconds} | ${r.rowsPerSecond.toLocaleString()} | ${r.peakRssMb} | ${r.batchSize} | ${r.batches} | ${(r.fillRatio * 100).toFixed(1)}% | ${[r.timings.planMs, r.timings.sendMs, r.timings.snapshotMs].map((ms) => (ms / 1000).toFixed(1)).join(' / ')} |`,
+    );
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+  const ok = results
+    .slice(0, 2)
+    .every((r) => r.rowsPerSecond >= 50_000 && r.peakRssMb < 300 && r.fillRatio >= 0.95 && r.status === 'ok');
+  process.stdout.write(`targets (≥ 50,000 rows/s, RSS < 300 MB, batches ≥ 95% full): ${ok ? 'met' : 'NOT met'}\n`);
+  const out = path.join(__dirname, '..', 'results');
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(
+    path.join(out, 'sync.json'),
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2)}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
