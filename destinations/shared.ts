@@ -87,6 +87,16 @@ export type RetryOutcome = Extract<Outcome, { status: 'retry' }>;
 
 export const times = (n: number, outcome: Outcome): Outcome[] => Array.from({ length: n }, () => ({ ...outcome }));
 
+/**
+ * The dry-run outbox answers every request with a synthetic `200 {}` marked `x-tagpipe-dry-run`: nothing was
+ * sent, so there is no vendor answer to read; the records count as delivered to the outbox.
+ */
+export function dryRunOutcomes(response: HttpResponse, count: number): Outcome[] | undefined {
+  return response.headers['x-tagpipe-dry-run']
+    ? times(count, { status: 'ok', httpStatus: response.status, requestId: 'dry-run' })
+    : undefined;
+}
+
 /** 429 and 5xx: retry, honouring Retry-After. */
 export function retryFromResponse(response: HttpResponse, reason: string, vendorCode?: string): RetryOutcome {
   return {

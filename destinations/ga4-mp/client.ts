@@ -3,7 +3,7 @@
  * `validationMessages` become rejected outcomes for the events they point at. The one response table is here.
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, isObject, retryFromResponse, times } from '../shared';
+import { excerpt, isObject, retryFromResponse, times, dryRunOutcomes } from '../shared';
 import { LIMITS, type Ga4Config } from './config';
 import { requestBody, type Ga4Common, type Ga4Event } from './transform';
 
@@ -44,6 +44,8 @@ export async function sendEvents(
 
 /** `/mp/collect` says nothing about content: 2xx is all it can tell. */
 export function classify(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   const { status } = response;
   if (status >= 200 && status < 300) return times(count, { status: 'ok', httpStatus: status });
   const reason = `GA4 answered ${status}: ${excerpt(response.body)}`;
@@ -63,6 +65,8 @@ interface ValidationMessage {
  * every event of the request.
  */
 export function classifyDebug(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   if (response.status < 200 || response.status >= 300) return classify(response, count);
   const messages: ValidationMessage[] =
     isObject(response.json) && Array.isArray(response.json.validationMessages)

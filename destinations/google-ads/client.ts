@@ -6,7 +6,7 @@
  */
 import { parseRetryAfter } from '../../src/core/errors';
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, isObject, times } from '../shared';
+import { excerpt, isObject, times, dryRunOutcomes } from '../shared';
 import { QUOTA_BACKOFF_MS, type GoogleAdsConfig } from './config';
 
 export async function post(
@@ -47,6 +47,8 @@ interface Violation {
 }
 
 export function classify(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   const { status } = response;
   const body = isObject(response.json) ? response.json : {};
   if (status >= 200 && status < 300) {

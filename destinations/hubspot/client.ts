@@ -4,7 +4,7 @@
  */
 import { parseRetryAfter } from '../../src/core/errors';
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, isObject, times } from '../shared';
+import { excerpt, isObject, times, dryRunOutcomes } from '../shared';
 import { DAILY_LIMIT_BACKOFF_MS, type HubspotConfig } from './config';
 import type { HubspotInput } from './transform';
 
@@ -27,6 +27,8 @@ interface HubspotError {
 }
 
 export function classify(response: HttpResponse, inputs: HubspotInput[]): Outcome[] {
+  const dryRun = dryRunOutcomes(response, inputs.length);
+  if (dryRun) return dryRun;
   const { status } = response;
   const body = isObject(response.json) ? response.json : {};
   const message = typeof body.message === 'string' ? body.message : excerpt(response.body);

@@ -1,7 +1,7 @@
 /** Meta custom audience users add (POST) / remove (DELETE) over `ctx.http`, and the response table. */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
 import { classifyGraphError } from '../meta-capi/client';
-import { isObject } from '../shared';
+import { isObject, dryRunOutcomes } from '../shared';
 import type { MetaAudiencesConfig } from './config';
 import { payload, type MemberRow, type Target } from './transform';
 
@@ -26,6 +26,8 @@ export async function sendMembers(
  * are ok (Meta names no more than the samples). Errors go through the Graph API table shared with meta-capi.
  */
 export function classify(response: HttpResponse, members: MemberRow[]): Outcome[] {
+  const dryRun = dryRunOutcomes(response, members.length);
+  if (dryRun) return dryRun;
   if (response.status < 200 || response.status >= 300) return classifyGraphError(response, members.length);
   const body = isObject(response.json) ? response.json : {};
   const samples = new Set(

@@ -4,12 +4,17 @@
  * (https://developers.facebook.com/docs/graph-api/guides/error-handling/).
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, isObject, retryFromResponse, times } from '../shared';
+import { excerpt, isObject, retryFromResponse, times, dryRunOutcomes } from '../shared';
 import { THROTTLE_BACKOFF_MS, type MetaCapiConfig } from './config';
 import type { MetaRequestBody } from './transform';
 
+/**
+ * The token goes in the `access_token` query parameter, as Meta documents; the HTTP client never puts query
+ * strings in error messages and the dry-run outbox masks it.
+ */
 export function eventsUrl(config: MetaCapiConfig): string {
-  return `${config.endpoint.replace(/\/+$/, '')}/${config.apiVersion}/${config.pixelId}/events`;
+  const query = new URLSearchParams({ access_token: config.accessToken });
+  return `${config.endpoint.replace(/\/+$/, '')}/${config.apiVersion}/${config.pixelId}/events?${query.toString()}`;
 }
 
 export async function postEvents(body: MetaRequestBody, ctx: DestinationContext<MetaCapiConfig>): Promise<Outcome[]> {
@@ -44,6 +49,8 @@ const ERROR_CODES: Record<number, Action> = {
 };
 
 export function classify(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   const { status } = response;
   if (status >= 200 && status < 300) {
     const received = isObject(response.json) ? response.json.events_received : undefined;

@@ -33,7 +33,6 @@ export interface MetaServerEvent {
 export interface MetaRequestBody {
   data: MetaServerEvent[];
   test_event_code?: string;
-  access_token: string;
 }
 
 export function toServerEvent(
@@ -123,7 +122,7 @@ export function metaEventName(row: Record<string, unknown>, config: MetaCapiConf
 }
 
 export function requestBody(events: MetaServerEvent[], config: MetaCapiConfig): MetaRequestBody {
-  const body: MetaRequestBody = { data: events, access_token: config.accessToken };
+  const body: MetaRequestBody = { data: events };
   // Validate mode refuses to run without a test code (index.ts), so validation never reaches live data.
   if (config.testEventCode) body.test_event_code = config.testEventCode;
   return body;

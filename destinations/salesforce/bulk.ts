@@ -6,7 +6,7 @@
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
 import { RetryableError } from '../../src/core/errors';
-import { excerpt, isObject, times } from '../shared';
+import { dryRunOutcomes, excerpt, isObject, times } from '../shared';
 import { classify, outcomeFor } from './client';
 import type { SalesforceConfig } from './config';
 import { parseCsv, toCsv } from './csv';
@@ -54,6 +54,9 @@ export async function bulkUpsert(records: SalesforceRecord[], ctx: Ctx): Promise
       lineEnding: 'LF',
     }),
   );
+  // In dry-run the job request went to the outbox: there is no job to upload to or poll.
+  const dryRun = dryRunOutcomes(created, records.length);
+  if (dryRun) return dryRun;
   if (!ok(created) || !isObject(created.json) || typeof created.json.id !== 'string')
     return classify(created, records.length);
   const jobId = created.json.id;

@@ -3,7 +3,7 @@
  * a 200 carries ordered per-record results; whole-request errors come as `[{ message, errorCode }]`.
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, isObject, retryFromResponse, times } from '../shared';
+import { excerpt, isObject, retryFromResponse, times, dryRunOutcomes } from '../shared';
 import { REQUEST_LIMIT_BACKOFF_MS, SESSION_BACKOFF_MS, type SalesforceConfig } from './config';
 import { requestBody, type SalesforceRecord } from './transform';
 
@@ -68,6 +68,8 @@ function describe(error: SalesforceError): string {
 }
 
 export function classify(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   const { status } = response;
   if (status === 200 && Array.isArray(response.json)) {
     const results = response.json as { id?: string; success?: boolean; errors?: SalesforceError[] }[];

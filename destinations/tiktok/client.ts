@@ -3,7 +3,7 @@
  * the one table below reads the code first and the HTTP status second.
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, isObject, retryFromResponse, times } from '../shared';
+import { excerpt, isObject, retryFromResponse, times, dryRunOutcomes } from '../shared';
 import { THROTTLE_BACKOFF_MS, type TiktokConfig } from './config';
 import type { TiktokBody } from './transform';
 
@@ -32,6 +32,8 @@ const CODES: Record<number, Action> = {
 };
 
 export function classify(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   const { status } = response;
   const body = isObject(response.json) ? response.json : undefined;
   if (status === 429 || status >= 500)

@@ -1,6 +1,6 @@
 /** Webhook delivery over `ctx.http`, and the one table turning the receiver's answer into outcomes. */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
-import { excerpt, retryFromResponse, times } from '../shared';
+import { excerpt, retryFromResponse, times, dryRunOutcomes } from '../shared';
 import type { WebhookConfig } from './config';
 import { serializeBody, sign, type WebhookRecord } from './transform';
 
@@ -41,6 +41,8 @@ export async function deliver(records: WebhookRecord[], ctx: DestinationContext<
 const BODY_PROBLEMS = new Set([400, 413, 422]);
 
 export function classify(response: HttpResponse, count: number): Outcome[] {
+  const dryRun = dryRunOutcomes(response, count);
+  if (dryRun) return dryRun;
   const { status } = response;
   if (status >= 200 && status < 300)
     return times(count, { status: 'ok', httpStatus: status, requestId: response.headers['x-request-id'] });

@@ -76,7 +76,7 @@ describe('meta-capi against the Graph API fake', () => {
       event_source_url: 'https://x.example/',
       user_data: { client_user_agent: 'ua' },
     }));
-    const outcomes = await postEvents({ data: events, access_token: 'test-token' }, testContext(config()));
+    const outcomes = await postEvents({ data: events }, testContext(config()));
     expect(outcomes[0]).toMatchObject({ status: 'rejected', wholeBatch: true, vendorCode: '100/2804019' });
     expect(fake.events.size).toBe(0);
   });
