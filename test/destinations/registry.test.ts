@@ -34,6 +34,14 @@ describe('destination registry', () => {
     expect(getDestination('nope')).toBeUndefined();
   });
 
+  it('lists every destination and its secrets in the catalogue README', () => {
+    const catalogue = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const destination of destinations) {
+      expect(catalogue).toContain(`[\`${destination.name}\`](${destination.name}/README.md)`);
+      for (const secret of destination.secrets ?? []) expect(catalogue).toContain(secret);
+    }
+  });
+
   it.each(folders)('%s is what the sync engine loads from its folder', (name) => {
     expect(loadDestination(name)).toBe(getDestination(name));
   });
