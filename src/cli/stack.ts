@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { createBus } from '../bus';
-import { type Config, parseConfig, redactConfig } from '../core/config';
+import { type Config, parseConfig, redactConfig, requireCollectorAuth } from '../core/config';
 import { createLogger, type Logger } from '../core/logger';
 import { localPaths } from '../warehouse/types';
 import { startLocalStack } from '../stack/local';
@@ -76,6 +76,7 @@ export function registerCollect(program: Command): void {
     .option('-c, --config <file>', 'tagpipe.yaml')
     .action(async (flags: CommonFlags) => {
       const config = loadConfig(flags);
+      requireCollectorAuth(config);
       const logger = loggerFor(config);
       const bus = await createBus(config, logger.child({ component: 'bus' }));
       // Production serves the SDK and the debug view too (off unless a debug token is configured).

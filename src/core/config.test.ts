@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors';
-import { parseConfig, redactConfig } from './config';
+import { parseConfig, redactConfig, requireCollectorAuth } from './config';
 
 describe('parseConfig', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-config-'));
@@ -26,8 +26,11 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ TAGPIPE_IP_POLICY: 'blur' }, { cwd: tmp })).toThrow(/ip\.policy: expected one of "truncate", "full", "drop"/);
   });
 
-  it('requires write keys and a project in gcp mode', () => {
+  it('requires a project in gcp mode, and write keys for the collector only', () => {
     expect(() => parseConfig({ TAGPIPE_MODE: 'gcp' }, { cwd: tmp })).toThrow(ConfigError);
+    const syncJob = parseConfig({ TAGPIPE_MODE: 'gcp', GOOGLE_CLOUD_PROJECT: 'p' }, { cwd: tmp });
+    expect(syncJob.auth.writeKeys).toEqual([]);
+    expect(() => requireCollectorAuth(syncJob)).toThrow(/auth\.writeKeys: expected at least one Segment write key/);
     expect(() => parseConfig({ TAGPIPE_MODE: 'gcp', TAGPIPE_WRITE_KEYS: 'k1', TAGPIPE_CORS_ORIGINS: 'https://a.example' }, { cwd: tmp })).toThrow(
       /bus\.projectId/,
     );

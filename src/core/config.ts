@@ -303,13 +303,8 @@ export function parseConfig(env: Record<string, string | undefined>, options: Pa
   const busKind = cfg.bus.kind ?? (cfg.mode === 'gcp' ? 'pubsub' : 'embedded');
   const warehouseKind = cfg.warehouse.kind ?? (cfg.mode === 'gcp' ? 'bigquery' : 'duckdb');
   const devDefaults: string[] = [];
-  if (cfg.auth.writeKeys.length === 0) {
-    if (cfg.mode === 'gcp') {
-      throw new ConfigError(
-        'auth.writeKeys: expected at least one Segment write key in gcp mode (set TAGPIPE_WRITE_KEYS or auth.writeKeys in tagpipe.yaml)',
-        'auth.writeKeys',
-      );
-    }
+  // In gcp mode write keys are required by the collector only (`requireCollectorAuth`); sync jobs collect nothing.
+  if (cfg.auth.writeKeys.length === 0 && cfg.mode === 'local') {
     cfg.auth.writeKeys = ['dev'];
     devDefaults.push('accepting Segment write key "dev"');
   }
@@ -333,6 +328,16 @@ export function parseConfig(env: Record<string, string | undefined>, options: Pa
     warehouse: { ...cfg.warehouse, kind: warehouseKind },
     meta: { file: resolvedFile, devDefaults },
   } as Config;
+}
+
+/** The collector refuses to start in gcp mode without write keys (it would accept no Segment calls). */
+export function requireCollectorAuth(config: Config): void {
+  if (config.auth.writeKeys.length === 0) {
+    throw new ConfigError(
+      'auth.writeKeys: expected at least one Segment write key in gcp mode (set TAGPIPE_WRITE_KEYS or auth.writeKeys in tagpipe.yaml)',
+      'auth.writeKeys',
+    );
+  }
 }
 
 /** A copy safe to print: secrets replaced by their length. */
