@@ -81,8 +81,9 @@ const ROUTES: { topic: TopicKey; table: RawTable; subscription: string }[] = [
 const TABLES: RawTable[] = ['events', 'events_invalid'];
 const RANGE_FILE = /^(\d{20})-(\d{20})\.parquet$/;
 const COLUMN_TYPES = ['VARCHAR', 'VARCHAR', 'TIMESTAMP WITH TIME ZONE', 'JSON', 'JSON'];
+/** Staging table; data and attributes become JSON in LANDING_SELECT. */
 const COLUMNS_DDL =
-  'subscription_name VARCHAR, message_id VARCHAR, publish_time TIMESTAMP WITH TIME ZONE, data JSON, attributes JSON';
+  'subscription_name VARCHAR, message_id VARCHAR, publish_time TIMESTAMP WITH TIME ZONE, data VARCHAR, attributes VARCHAR';
 
 /** Serializes async work (DuckDB connection use, and landing vs compaction of the same table). */
 class Mutex {
@@ -133,16 +134,15 @@ async function listRangeFiles(dir: string): Promise<RangeFile[]> {
   return out.sort((a, b) => a.first - b.first || b.last - a.last);
 }
 
-/** JSON text for a JSON column; data that is not JSON is kept as a JSON string rather than dropped. */
-function asJsonText(text: string, logger: Logger, messageId: string): string {
-  try {
-    JSON.parse(text);
-    return text;
-  } catch {
-    logger.warn({ messageId }, 'lander: message data is not JSON; storing it as a JSON string');
-    return JSON.stringify(text);
-  }
-}
+/**
+ * Data and attributes are staged as VARCHAR and cast to JSON on the way out. DuckDB's appender does not validate
+ * JSON, and one malformed value (e.g. a lone UTF-16 surrogate escape, which JSON.parse accepts and DuckDB's
+ * parser rejects) would make every read of the table fail; such values are stored as a JSON string instead.
+ */
+const LANDING_SELECT = `SELECT subscription_name, message_id, publish_time,
+  CASE WHEN json_valid(data) THEN data::JSON ELSE to_json(data) END AS data,
+  CASE WHEN json_valid(attributes) THEN attributes::JSON ELSE to_json(attributes) END AS attributes
+  FROM landing`;
 
 async function renameIn(tmp: string, final: string): Promise<void> {
   await fsyncFile(tmp);
@@ -315,7 +315,7 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
           appender.appendVarchar(subscription);
           appender.appendVarchar(m.messageId);
           appender.appendVarchar(m.publishTime.toISOString());
-          appender.appendVarchar(asJsonText(m.data.toString('utf8'), logger, m.messageId));
+          appender.appendVarchar(m.data.toString('utf8'));
           appender.appendVarchar(JSON.stringify(m.attributes));
           appender.endRow();
         }
@@ -323,7 +323,16 @@ export async function startLander(options: LanderOptions): Promise<Lander> {
       } finally {
         appender.closeSync();
       }
-      await conn.run(`COPY landing TO ${sqlString(tmp)} (FORMAT parquet)`);
+      const bad = await conn.runAndReadAll(
+        'SELECT message_id FROM landing WHERE NOT json_valid(data) OR NOT json_valid(attributes) LIMIT 10',
+      );
+      if (bad.currentRowCount > 0) {
+        logger.warn(
+          { table, messageIds: bad.getRowObjects().map((r) => r.message_id) },
+          'lander: message data or attributes are not valid JSON; storing them as JSON strings',
+        );
+      }
+      await conn.run(`COPY (${LANDING_SELECT}) TO ${sqlString(tmp)} (FORMAT parquet)`);
     });
     await renameIn(tmp, final);
     stats.files += 1;
