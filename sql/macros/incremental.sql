@@ -35,3 +35,25 @@
   {%- endif -%}
   {{ return(dbt.is_incremental()) }}
 {%- endmacro %}
+
+{#
+  tp_high_watermark(column): max(column) already in {{ this }} as a literal (1970 when empty). Models that
+  aggregate exactly the rows int_events_deduped inserted since their last run read `loaded_at > this literal`.
+#}
+{% macro tp_high_watermark(column) -%}
+  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
+    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
+  {%- endif -%}
+  {%- set high = run_query('select max(' ~ column ~ ') from ' ~ this).columns[0].values()[0] -%}
+  {{ return(tp_timestamp_literal(high if high is not none else '1970-01-01 00:00:00')) }}
+{%- endmacro %}
+
+{# The identity-graph node an event is attributed to: its user_id, else its email_sha256, else its anonymous_id. #}
+{% macro tp_primary_node(alias=none) -%}
+  {%- set p = alias ~ '.' if alias else '' -%}
+  case
+        when {{ p }}user_id is not null then 'user_id:' || {{ p }}user_id
+        when {{ p }}email_sha256 is not null then 'email_sha256:' || {{ p }}email_sha256
+        when {{ p }}anonymous_id is not null then 'anonymous_id:' || {{ p }}anonymous_id
+    end
+{%- endmacro %}

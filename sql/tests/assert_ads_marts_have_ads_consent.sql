@@ -3,6 +3,7 @@
 select audience_members.member_key
 from {{ ref('audience_members') }} as audience_members
 left join {{ ref('consent_state') }} as consent_state
-    on consent_state.person_id = audience_members.person_id
-where not {{ consent_allows(['ads'], 'consent_state') }}
+    on audience_members.person_id = consent_state.person_id
+where
+    not {{ consent_allows(['ads'], 'consent_state') }}
     or not {{ consent_allows(['ads'], 'audience_members') }}

@@ -41,8 +41,9 @@ select
     {{ tp_timestamp_literal(run_started_at) }} as loaded_at
 from first_messages
 {%- if is_incremental() %}
-where not exists (
-    select 1 from already_stored
-    where already_stored.event_id = first_messages.event_id
-)
+where
+    not exists (
+        select 1 from already_stored
+        where already_stored.event_id = first_messages.event_id
+    )
 {%- endif %}

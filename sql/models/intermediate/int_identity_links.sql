@@ -21,29 +21,60 @@ batch as (
         occurred_at,
         published_at
     from {{ ref('int_events_deduped') }}
-    where {{ consent_allows(['analytics']) }}
-    {%- if is_incremental() %}
+    where
+        {{ consent_allows(['analytics']) }}
+        {%- if is_incremental() %}
         and published_at >= {{ tp_low_watermark('published_at') }}
-    {%- endif %}
+        {%- endif %}
 ),
 
 pairs as (
-    select anonymous_node as node_a, user_node as node_b, occurred_at, published_at from batch
+    select
+        anonymous_node as node_a,
+        user_node as node_b,
+        occurred_at,
+        published_at
+    from batch
     where anonymous_node is not null and user_node is not null
     union all
-    select anonymous_node as node_a, email_node as node_b, occurred_at, published_at from batch
+    select
+        anonymous_node as node_a,
+        email_node as node_b,
+        occurred_at,
+        published_at
+    from batch
     where anonymous_node is not null and email_node is not null
     union all
-    select user_node as node_a, email_node as node_b, occurred_at, published_at from batch
+    select
+        user_node as node_a,
+        email_node as node_b,
+        occurred_at,
+        published_at
+    from batch
     where user_node is not null and email_node is not null
     union all
-    select anonymous_node as node_a, anonymous_node as node_b, occurred_at, published_at from batch
+    select
+        anonymous_node as node_a,
+        anonymous_node as node_b,
+        occurred_at,
+        published_at
+    from batch
     where anonymous_node is not null
     union all
-    select user_node as node_a, user_node as node_b, occurred_at, published_at from batch
+    select
+        user_node as node_a,
+        user_node as node_b,
+        occurred_at,
+        published_at
+    from batch
     where user_node is not null
     union all
-    select email_node as node_a, email_node as node_b, occurred_at, published_at from batch
+    select
+        email_node as node_a,
+        email_node as node_b,
+        occurred_at,
+        published_at
+    from batch
     where email_node is not null
 ),
 
@@ -64,7 +95,14 @@ new_links as (
 merged as (
     select * from new_links
     union all
-    select link_key, node_a, node_b, first_seen_at, last_seen_at, published_at from {{ this }}
+    select
+        link_key,
+        node_a,
+        node_b,
+        first_seen_at,
+        last_seen_at,
+        published_at
+    from {{ this }}
     where link_key in (select link_key from new_links)
 )
 

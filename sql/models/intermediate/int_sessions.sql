@@ -1,15 +1,40 @@
 -- One row per session (int_sessionized_events): bounds, counts, landing page and campaign of its first event.
+-- DuckDB: incremental, re-aggregating the sessions of devices with new events (delete+insert by anonymous_id, so a
+-- session split by a late event leaves no stale row). BigQuery: rebuilt (merge cannot delete the stale rows).
+{{
+    config(
+        materialized=('table' if target.type == 'bigquery' else 'incremental'),
+        unique_key='anonymous_id',
+        incremental_strategy='delete+insert',
+        cluster_by=(['anonymous_id'] if target.type == 'bigquery' else none),
+    )
+}}
+
 with
 
+sessionized as (
+    select * from {{ ref('int_sessionized_events') }}
+    {%- if is_incremental() %}
+    where anonymous_id in (
+        select anonymous_id from {{ ref('int_sessionized_events') }}
+        where loaded_at > {{ tp_high_watermark('loaded_at') }}
+    )
+    {%- endif %}
+),
+
 events as (
-    select * from {{ ref('events') }}
-    where session_key is not null
+    select
+        sessionized.session_key,
+        sessionized.loaded_at,
+        deduped.*
+    from sessionized
+    inner join {{ ref('int_events_deduped') }} as deduped on sessionized.event_id = deduped.event_id
 ),
 
 sessions as (
     select
         session_key,
-        max(person_id) as person_id,
+        max(loaded_at) as loaded_at,
         max(anonymous_id) as anonymous_id,
         max(session_id) as session_id,
         min(occurred_at) as started_at,
@@ -35,8 +60,8 @@ sessions as (
 
 select
     session_key,
-    person_id,
     anonymous_id,
+    loaded_at,
     session_id,
     started_at,
     ended_at,

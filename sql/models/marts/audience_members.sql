@@ -26,6 +26,6 @@ select
     per_person.qualified_at,
     {{ consent_columns('consent_state') }}
 from per_person
-inner join {{ ref('consent_state') }} as consent_state on consent_state.person_id = per_person.person_id
-left join {{ ref('users') }} as users on users.person_id = per_person.person_id
+inner join {{ ref('consent_state') }} as consent_state on per_person.person_id = consent_state.person_id
+left join {{ ref('users') }} as users on per_person.person_id = users.person_id
 where {{ consent_allows(['ads'], 'consent_state') }}

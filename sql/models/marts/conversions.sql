@@ -15,7 +15,9 @@ candidates as (
         end as conversion_type
     from {{ ref('events') }}
     where event_name in (
-        {%- for name in conversion_events.keys() %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor -%}
+        {%- for name in conversion_events.keys() %}
+        '{{ name }}'{{ ',' if not loop.last }}
+        {%- endfor %}
     )
 ),
 

@@ -1,6 +1,7 @@
 -- One row per distinct event_id with its person and session (docs/marts.md). A view over int_events_deduped, so
 -- re-stitching (identities) and re-sessionizing apply to all history without rewriting it.
--- person_id: the person of the event's user_id, else of its email_sha256, else of its anonymous_id.
+-- person_id: the person of the event's user_id, else of its email_sha256, else of its anonymous_id (every identifier
+-- of an event is in identities, so one join on that node is enough).
 {{ config(materialized='view') }}
 
 with
@@ -10,11 +11,17 @@ events as (
 ),
 
 identities as (
-    select identifier_type, identifier, person_id from {{ ref('identities') }}
+    select
+        node,
+        person_id
+    from {{ ref('identities') }}
 ),
 
 sessions as (
-    select event_id, session_key from {{ ref('int_sessionized_events') }}
+    select
+        event_id,
+        session_key
+    from {{ ref('int_sessionized_events') }}
 )
 
 select
@@ -24,7 +31,7 @@ select
     events.occurred_at,
     events.received_at,
     events.event_date,
-    coalesce(by_user.person_id, by_email.person_id, by_anonymous.person_id) as person_id,
+    identities.person_id,
     events.anonymous_id,
     events.user_id,
     sessions.session_key,
@@ -74,11 +81,7 @@ select
     events.session_engaged,
     {{ consent_columns('events') }}
 from events
-left join identities as by_user
-    on by_user.identifier_type = 'user_id' and by_user.identifier = events.user_id
-left join identities as by_email
-    on by_email.identifier_type = 'email_sha256' and by_email.identifier = events.email_sha256
-left join identities as by_anonymous
-    on by_anonymous.identifier_type = 'anonymous_id' and by_anonymous.identifier = events.anonymous_id
+left join identities
+    on {{ tp_primary_node('events') }} = identities.node
 left join sessions
-    on sessions.event_id = events.event_id
+    on events.event_id = sessions.event_id

@@ -10,7 +10,12 @@
 with
 
 links as (
-    select node_a, node_b, first_seen_at, last_seen_at from {{ ref('int_identity_links') }}
+    select
+        node_a,
+        node_b,
+        first_seen_at,
+        last_seen_at
+    from {{ ref('int_identity_links') }}
 ),
 
 nodes as (
@@ -19,17 +24,33 @@ nodes as (
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
     from (
-        select node_a as node, first_seen_at, last_seen_at from links
+        select
+            node_a as node,
+            first_seen_at,
+            last_seen_at
+        from links
         union all
-        select node_b as node, first_seen_at, last_seen_at from links
+        select
+            node_b as node,
+            first_seen_at,
+            last_seen_at
+        from links
     ) as ends
     group by node
 ),
 
 edges as (
-    select node_a, node_b from links where node_a != node_b
+    select
+        node_a,
+        node_b
+    from links
+    where node_a != node_b
     union all
-    select node_b as node_a, node_a as node_b from links where node_a != node_b
+    select
+        node_b as node_a,
+        node_a as node_b
+    from links
+    where node_a != node_b
 ),
 
 user_id_degree as (
@@ -47,11 +68,18 @@ excluded as (
 ),
 
 stitch_edges as (
-    select node_a, node_b from edges
-    where node_a not in (select node from excluded)
+    select
+        node_a,
+        node_b
+    from edges
+    where
+        node_a not in (select node from excluded)
         and node_b not in (select node from excluded)
     union all
-    select node as node_a, node as node_b from nodes
+    select
+        node as node_a,
+        node as node_b
+    from nodes
 ),
 
 ranked as (
@@ -62,7 +90,10 @@ ranked as (
 ),
 
 labels_0 as (
-    select node, node_rank as label from ranked
+    select
+        node,
+        node_rank as node_label
+    from ranked
 ),
 
 {%- for i in range(1, depth + 1) %}
@@ -70,7 +101,7 @@ labels_0 as (
 labels_{{ i }} as (
     select
         stitch_edges.node_a as node,
-        min(labels_{{ i - 1 }}.label) as label
+        min(labels_{{ i - 1 }}.node_label) as node_label
     from stitch_edges
     inner join labels_{{ i - 1 }} on labels_{{ i - 1 }}.node = stitch_edges.node_b
     group by stitch_edges.node_a
@@ -82,10 +113,11 @@ components as (
         labels.node,
         roots.node as root_node
     from labels_{{ depth }} as labels
-    inner join ranked as roots on roots.node_rank = labels.label
+    inner join ranked as roots on labels.node_label = roots.node_rank
 )
 
 select
+    nodes.node,
     substr(nodes.node, 1, strpos(nodes.node, ':') - 1) as identifier_type,
     substr(nodes.node, strpos(nodes.node, ':') + 1) as identifier,
     substr({{ tp_sha256_hex("'person:' || components.root_node") }}, 1, 32) as person_id,
@@ -93,4 +125,4 @@ select
     nodes.last_seen_at,
     nodes.node in (select node from excluded) as is_stitching_excluded
 from nodes
-inner join components on components.node = nodes.node
+inner join components on nodes.node = components.node

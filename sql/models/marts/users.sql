@@ -1,31 +1,34 @@
--- One row per person: identifiers, latest traits, activity and value, and their latest consent.
+-- One row per person: identifiers, latest traits, activity and value, and their latest consent. Rolled up from
+-- int_node_activity through identities (no event scan), so a re-stitch regroups history on the next run.
 with
 
 identities as (
-    select * from {{ ref('identities') }}
-),
-
-events as (
-    select * from {{ ref('events') }}
-    where person_id is not null
+    select
+        node,
+        identifier_type,
+        identifier,
+        person_id,
+        last_seen_at
+    from {{ ref('identities') }}
 ),
 
 activity as (
     select
-        person_id,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at,
-        count(*) as event_count,
-        {{ tp_last_value_agg('trait_email', 'occurred_at') }} as email,
-        {{ tp_last_value_agg('trait_phone', 'occurred_at') }} as phone,
-        {{ tp_last_value_agg('trait_first_name', 'occurred_at') }} as first_name,
-        {{ tp_last_value_agg('trait_last_name', 'occurred_at') }} as last_name,
-        {{ tp_last_value_agg('email_sha256', 'occurred_at') }} as email_sha256,
-        {{ tp_last_value_agg('phone_sha256', 'occurred_at') }} as phone_sha256,
-        {{ tp_last_value_agg('country', 'occurred_at') }} as country,
-        {{ tp_last_value_agg("case when type = 'identify' then traits end", 'occurred_at') }} as traits
-    from events
-    group by person_id
+        identities.person_id,
+        min(activity.first_seen_at) as first_seen_at,
+        max(activity.last_seen_at) as last_seen_at,
+        sum(activity.event_count) as event_count,
+        {{ tp_last_value_agg('activity.trait_email', 'activity.trait_email_at') }} as email,
+        {{ tp_last_value_agg('activity.trait_phone', 'activity.trait_phone_at') }} as phone,
+        {{ tp_last_value_agg('activity.trait_first_name', 'activity.trait_first_name_at') }} as first_name,
+        {{ tp_last_value_agg('activity.trait_last_name', 'activity.trait_last_name_at') }} as last_name,
+        {{ tp_last_value_agg('activity.email_sha256', 'activity.email_sha256_at') }} as email_sha256,
+        {{ tp_last_value_agg('activity.phone_sha256', 'activity.phone_sha256_at') }} as phone_sha256,
+        {{ tp_last_value_agg('activity.country', 'activity.country_at') }} as country,
+        {{ tp_last_value_agg('activity.identify_traits', 'activity.identify_traits_at') }} as traits
+    from {{ ref('int_node_activity') }} as activity
+    inner join identities on activity.node = identities.node
+    group by identities.person_id
 ),
 
 ids as (
@@ -70,6 +73,6 @@ select
     purchases.last_purchase_at,
     {{ consent_columns('consent_state') }}
 from activity
-inner join ids on ids.person_id = activity.person_id
-left join purchases on purchases.person_id = activity.person_id
-left join {{ ref('consent_state') }} as consent_state on consent_state.person_id = activity.person_id
+inner join ids on activity.person_id = ids.person_id
+left join purchases on activity.person_id = purchases.person_id
+left join {{ ref('consent_state') }} as consent_state on activity.person_id = consent_state.person_id

@@ -6,9 +6,12 @@ carts as (
         person_id,
         max(occurred_at) as last_cart_at
     from {{ ref('events') }}
-    where event_name in (
-        {%- for name in var('tagpipe_cart_events') %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor -%}
-    )
+    where
+        event_name in (
+            {%- for name in var('tagpipe_cart_events') %}
+            '{{ name }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
         and occurred_at >= {{ dbt.dateadd('day', -7, tp_as_of()) }}
         and occurred_at <= {{ tp_as_of() }}
         and person_id is not null
@@ -28,5 +31,5 @@ select
     carts.person_id,
     carts.last_cart_at as qualified_at
 from carts
-left join purchases on purchases.person_id = carts.person_id
+left join purchases on carts.person_id = purchases.person_id
 where purchases.last_purchase_at is null or purchases.last_purchase_at < carts.last_cart_at
