@@ -68,6 +68,17 @@ describe('hubspot against the CRM fake', () => {
     expect((await hubspot.send([user(1)], testContext(config())))[0].status).toBe('ok');
   });
 
+  it('retries a second row for the same email instead of sending it in the batch (HubSpot refuses duplicate ids)', async () => {
+    const batch = [user(1), user(2), user(1, { firstname: 'Again' }), user(3, { email: 'USER2@example.com' })];
+    const outcomes = await hubspot.send(batch, testContext(config()));
+    expect(outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'retry', 'retry']);
+    expect(outcomes[2]).toMatchObject({ reason: 'another row in this batch upserts email user1@example.com' });
+    expect(fake.contacts.size).toBe(2);
+    // The retry, alone, is an update.
+    expect((await hubspot.send([batch[2]], testContext(config())))[0].status).toBe('ok');
+    expect(fake.contacts.get('user1@example.com')).toMatchObject({ firstname: 'Again' });
+  });
+
   it('is refused above 100 inputs by the fake', async () => {
     await fake.close();
     fake = await startFakeHubspot({ maxInputs: 2 });

@@ -2,7 +2,7 @@
  * Fake HubSpot CRM contacts batch upsert (`POST /crm/objects/{version}/contacts/batch/upsert`, legacy
  * `/crm/v3/...` too). Enforces: Bearer token (401 INVALID_AUTHENTICATION), at most 100 inputs (400
  * VALIDATION_ERROR), unknown properties fail the whole request (400 PROPERTY_DOESNT_EXIST), an invalid email id
- * fails only its input (207 with `errors[]` naming it in `context.ids`), and the 190-per-10-s limit (429 with
+ * fails only its input (207 with `errors[]` naming it in `context.ids`), an id given twice fails the request, and the 190-per-10-s limit (429 with
  * `X-HubSpot-RateLimit-*` headers and the SECONDLY policy body).
  */
 import {
@@ -105,6 +105,14 @@ export async function startFakeHubspot(options: FakeHubspotOptions = {}): Promis
           });
       }
     }
+    const ids = (inputs as { id?: string }[]).map((x) => String(x.id).toLowerCase());
+    const dupes = ids.filter((id, i) => ids.indexOf(id) !== i);
+    if (dupes.length > 0)
+      return error(
+        400,
+        'VALIDATION_ERROR',
+        `Duplicate IDs found in batch input: [${dupes.join(', ')}]. IDs must be unique`,
+      );
     const results: unknown[] = [];
     const errors: unknown[] = [];
     for (const raw of inputs as { id?: string; idProperty?: string; properties?: Record<string, string> }[]) {
