@@ -22,7 +22,7 @@ import type { Logger } from '../../src/core/logger';
 import { guardEvent, redactText } from '../../src/core/pii';
 import type { DebugHub, Journey, JourneyEvent } from './debug-hub';
 import { applyIpPolicy, campaignFromUrl, clickIdsFromUrl, geoFromHeaders, parseUserAgent } from './enrich';
-import { resolveIdentity } from './identity';
+import { newFirstPartyId, resolveIdentity } from './identity';
 import type { CollectorMetrics } from './metrics';
 
 /** What the HTTP layer knows about one request. */
@@ -122,6 +122,7 @@ export class CollectorPipeline {
     const cookieValue = hit.cookies[config.cookie.name] ?? null;
     let cookie: PipelineResult['cookie'] = null;
     let issuedId: string | null = null;
+    let requestId: string | undefined;
     const serverToServer =
       protocol === 'segment' && !hit.headers.origin && !hit.headers.referer;
 
@@ -154,7 +155,8 @@ export class CollectorPipeline {
         clientAnonymousId: clientId,
         consent,
         now: hit.receivedAt,
-        newId: issuedId ?? undefined,
+        // One id per request at most: events of one hit share it, and ids are drawn only when needed.
+        newId: issuedId ?? (requestId ??= newFirstPartyId()),
       });
       let anonymousId = identity.anonymousId;
       if (identity.source === 'new' && clientId && serverToServer) {

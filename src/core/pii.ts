@@ -427,6 +427,21 @@ function redactQuery(query: string): string {
  */
 export function redactUrl(url: string): string {
   if (typeof url !== 'string' || url === '') return url;
+  // Pages repeat across events (every hit of a visit carries the same URL): remember recent answers.
+  const cached = redactedUrls.get(url);
+  if (cached !== undefined) return cached;
+  const out = redactUrlUncached(url);
+  if (url.length <= 2048) {
+    if (redactedUrls.size >= REDACTED_URL_CACHE) redactedUrls.delete(redactedUrls.keys().next().value as string);
+    redactedUrls.set(url, out);
+  }
+  return out;
+}
+
+const REDACTED_URL_CACHE = 5000;
+const redactedUrls = new Map<string, string>();
+
+function redactUrlUncached(url: string): string {
   const hashAt = url.indexOf('#');
   const beforeHash = hashAt < 0 ? url : url.slice(0, hashAt);
   const fragment = hashAt < 0 ? null : url.slice(hashAt + 1);
