@@ -79,6 +79,8 @@ const ROUTES: { topic: TopicKey; table: RawTable; subscription: string }[] = [
   { topic: 'events-invalid', table: 'events_invalid', subscription: 'lander-events-invalid' },
 ];
 const TABLES: RawTable[] = ['events', 'events_invalid'];
+/** Compaction stops growing a file past this size (DuckDB reads row groups in parallel; ~100 MB files scan well). */
+const DEFAULT_COMPACT_TARGET_BYTES = 128 * 1024 * 1024;
 const RANGE_FILE = /^(\d{20})-(\d{20})\.parquet$/;
 const COLUMN_TYPES = ['VARCHAR', 'VARCHAR', 'TIMESTAMP WITH TIME ZONE', 'JSON', 'JSON'];
 /** Staging table; data and attributes become JSON in LANDING_SELECT. */
@@ -209,12 +211,22 @@ export async function compactRaw(
   dataDir: string,
   table: RawTable,
   date: string,
-  options: { logger?: Logger; conn?: DuckDBConnection } = {},
+  options: { logger?: Logger; conn?: DuckDBConnection; targetBytes?: number } = {},
 ): Promise<CompactResult> {
   const logger = options.logger ?? silentLogger;
+  const targetBytes = options.targetBytes ?? DEFAULT_COMPACT_TARGET_BYTES;
   const dir = dayDir(dataDir, table, date);
   await removeContainedFiles(dir, logger);
-  const files = await listRangeFiles(dir);
+  // Only the newest run of small files is merged: files already at the target size are left alone, so a busy
+  // day is not rewritten over and over. The run is contiguous in log positions, so the merged file's range
+  // overlaps no other file (which the redelivery check relies on).
+  const all = await listRangeFiles(dir);
+  const files: RangeFile[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const { size } = await fs.stat(path.join(dir, all[i].name));
+    if (size >= targetBytes) break;
+    files.unshift(all[i]);
+  }
   if (files.length < 2) return { merged: 0, rows: 0, file: null };
   const first = Math.min(...files.map((f) => f.first));
   const last = Math.max(...files.map((f) => f.last));

@@ -286,3 +286,33 @@ test('when a Parquet file cannot be written the batch is retried; once writable 
   expect(rows.map((r) => r.message_id)).toEqual([...ids].sort());
   await bus.close();
 });
+
+test('compaction leaves files at the target size alone and merges only the newest run of small files', async () => {
+  const dataDir = tmpDir();
+  const bus = await EmbeddedBus.open({ dir: localPaths(dataDir).bus });
+  let lander = await startLander({ bus, dataDir, batchSize: 2, maxWaitMs: 1, compactAfterFiles: 0 });
+  for (let k = 0; k < 3; k++) await bus.publish('events', [event(k * 2), event(k * 2 + 1)]);
+  await landAll(lander, 6);
+  const date = rangeFiles(dataDir, 'events')[0].slice(5, 15);
+  const big = await lander.compact('events', date);
+  expect(big.merged).toBe(3);
+  const bigSize = fs.statSync(
+    path.join(localPaths(dataDir).rawTable('events'), `date=${date}`, big.file as string),
+  ).size;
+  await lander.close();
+
+  lander = await startLander({ bus, dataDir, batchSize: 2, maxWaitMs: 1, compactAfterFiles: 0 });
+  for (let k = 3; k < 6; k++) await bus.publish('events', [event(k * 2), event(k * 2 + 1)]);
+  await landAll(lander, 6);
+  await lander.close();
+  expect(rangeFiles(dataDir, 'events')).toHaveLength(4);
+  const second = await compactRaw(dataDir, 'events', date, { targetBytes: bigSize });
+  expect(second.merged).toBe(3);
+  const files = rangeFiles(dataDir, 'events').map((f) => path.basename(f));
+  expect(files).toEqual([big.file, second.file].sort());
+  const ids = await query(
+    `SELECT data->>'event_id' AS id FROM read_parquet(${glob(dataDir, 'events')}) ORDER BY ${byPosition}`,
+  );
+  expect(ids.map((r) => r.id)).toEqual(Array.from({ length: 12 }, (_, i) => `evt-${i}`));
+  await bus.close();
+});
