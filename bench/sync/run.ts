@@ -79,6 +79,7 @@ async function measure(name: string, fn: () => Promise<RunResult>): Promise<Meas
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   const started = process.hrtime.bigint();
   const result = await fn();
+  if (result.run.error) process.stderr.write(`${name}: ${result.run.status}: ${result.run.error}\n`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage().rss);

@@ -251,6 +251,7 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
       destinationConsent: destination.requiredConsent,
       now: clock.now(),
       maxEventAgeSeconds: limits.maxEventAgeSeconds,
+      displayName: sync.name,
     },
     deps.force,
   );

@@ -46,6 +46,8 @@ export interface PlanContext {
   now: Date;
   /** Oldest event the destination accepts (append mode narrows its window to it). */
   maxEventAgeSeconds?: number;
+  /** Name for messages when `sync.name` is a state key (dry-run and validation runs keep their own state). */
+  displayName?: string;
 }
 
 export interface PlanSample {
@@ -201,7 +203,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   let refusal: string | null = null;
   if (sync.mode === 'mirror' && deletePercent > sync.maxDeletePercent && !force) {
     refusal =
-      `sync ${sync.name} would remove ${removes} of ${snapshotSize} audience members (${deletePercent.toFixed(1)}%), ` +
+      `sync ${ctx.displayName ?? sync.name} would remove ${removes} of ${snapshotSize} audience members (${deletePercent.toFixed(1)}%), ` +
       `more than maxDeletePercent ${sync.maxDeletePercent}%; check the source, then run again with --force`;
   }
   const sampleRows = await wh.query<{ _tp_action: PlanAction; _tp_key: string; _tp_payload: string }>(
