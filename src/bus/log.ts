@@ -170,7 +170,7 @@ export class TopicLog {
       if (result.kind === 'short') {
         const want = Math.max(result.needed, READ_CHUNK_BYTES);
         const len = Math.min(want, size - offset);
-        buf = Buffer.alloc(len);
+        buf = Buffer.allocUnsafe(len);
         const { bytesRead } = await handle.read(buf, 0, len, offset);
         buf = buf.subarray(0, bytesRead);
         bufStart = offset;
@@ -324,7 +324,9 @@ export class TopicLog {
         continue;
       }
       const handle = await this.readHandle(seg.base);
-      let buf = Buffer.alloc(Math.min(READ_CHUNK_BYTES, segEnd - pos));
+      // Sized to the batch (events are typically well under 2 KB); a longer record is read whole below.
+      const want = Math.max(64 * 1024, (max - messages.length) * 2048);
+      let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, want, segEnd - pos));
       let { bytesRead } = await handle.read(buf, 0, buf.length, pos - seg.base);
       buf = buf.subarray(0, bytesRead);
       let at = 0;
@@ -333,7 +335,7 @@ export class TopicLog {
         if (r.kind === 'short') {
           if (at > 0) break; // read the rest in the next chunk
           // One record larger than the chunk.
-          buf = Buffer.alloc(Math.min(r.needed, segEnd - pos));
+          buf = Buffer.allocUnsafe(Math.min(r.needed, segEnd - pos));
           ({ bytesRead } = await handle.read(buf, 0, buf.length, pos - seg.base));
           buf = buf.subarray(0, bytesRead);
           r = decodeRecord(buf, 0);

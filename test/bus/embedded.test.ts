@@ -296,3 +296,21 @@ test('a failed segment rotation refuses publishes with UnavailableError and lose
   expect(reopened.health()).toEqual({ ok: true, spooled: 0 });
   await reopened.close();
 });
+
+test('records larger than a read chunk round-trip intact between small ones', async () => {
+  const bus = await EmbeddedBus.open({ dir: tmpDir() });
+  const big = (fill: number) => ({ data: Buffer.alloc(3 * 1024 * 1024 + 17, fill), attributes: { size: 'big' } });
+  await bus.publish('events', [msg(0), big(1), msg(1), big(2), big(3), msg(2)]);
+  const got = await readAll(bus);
+  expect(got.map((m) => m.data.length)).toEqual([
+    got[0].data.length,
+    3145745,
+    got[2].data.length,
+    3145745,
+    3145745,
+    got[5].data.length,
+  ]);
+  expect([got[1], got[3], got[4]].map((m) => m.data.every((b) => b === m.data[0]) && m.data[0])).toEqual([1, 2, 3]);
+  expect([got[0], got[2], got[5]].map(eventIndex)).toEqual([0, 1, 2]);
+  await bus.close();
+});
