@@ -104,7 +104,7 @@ async function measure(name: string, fn: () => Promise<RunResult>): Promise<Meas
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-bench-sync-'));
   // DuckDB gets a fixed memory budget so the process stays bounded; it spills to disk beyond it.
-  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: '160MB', threads: 2 });
+  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: '192MB', threads: 2 });
   process.stdout.write(`seeding ${ROWS.toLocaleString()} audience members and conversions in ${dir}\n`);
   await seed(wh);
   const common = {

@@ -187,8 +187,10 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
       WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name} AND l.${key} = c._tp_key
                         AND l.outcome IN ('ok', 'rejected', 'unknown'))`;
   }
+  // Sorted once here, so the executor reads it back in key order without a sort of its own (DuckDB keeps
+  // insertion order on scans; BigQuery gives no order, which the executor does not need).
   await wh.exec(
-    `CREATE OR REPLACE TABLE ${planTable} AS WITH src AS (${sourceSql}), ${cur}, ${snap}, ${blocked} ${body}`,
+    `CREATE OR REPLACE TABLE ${planTable} AS SELECT * FROM (WITH src AS (${sourceSql}), ${cur}, ${snap}, ${blocked} ${body}) p ORDER BY _tp_action, _tp_key`,
   );
 
   const counts = await wh.query<{ a: PlanAction; n: number }>(
@@ -247,7 +249,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
  * row's JSON from planning, so the executor reads one string per row instead of converting every column.
  */
 export function planRowsSql(summary: Pick<PlanSummary, 'planTable'>): string {
-  return `SELECT CONCAT(_tp_action, '|', _tp_hash, '|', _tp_payload) AS r FROM ${summary.planTable} ORDER BY _tp_action, _tp_key`;
+  return `SELECT CONCAT(_tp_action, '|', _tp_hash, '|', _tp_payload) AS r FROM ${summary.planTable}`;
 }
 
 /** DuckDB's JSON text of a TIMESTAMP (`2026-03-01 10:00:00.123456`, UTC) or TIMESTAMPTZ (`…+00`). */

@@ -9,6 +9,7 @@
  * only until `close()`.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import {
   DuckDBConnection,
   DuckDBInstance,
@@ -426,6 +427,8 @@ export async function openLocalWarehouse(dataDir: string, options: LocalWarehous
   const paths = localPaths(dataDir);
   const instance = await DuckDBInstance.create(':memory:', {
     ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),
+    // Large sorts and joins spill here instead of failing at the memory limit.
+    temp_directory: path.join(paths.root, 'tmp'),
     ...(options.threads ? { threads: String(options.threads) } : {}),
   });
   const connection = await instance.connect();
