@@ -4,6 +4,9 @@
  */
 import { hashIdentifier, type IdentifierKind, type PiiVariant } from '../src/core/pii';
 
+/** The vendor variants destinations hash for. */
+export type Variant = Extract<PiiVariant, 'meta' | 'ga4' | 'google_dm' | 'tiktok'>;
+
 export { isSha256Hex } from '../src/core/pii';
 
 /** SHA-256 hex of an id; ids are opaque, so the kit only trims them. */

@@ -5,7 +5,7 @@
  */
 import { RetryableError, parseRetryAfter } from '../src/core/errors';
 import type { HttpResponse, Outcome } from '../src/core/destination';
-import { isSha256Hex } from './pii';
+import { hashFor, isSha256Hex, type Variant } from './pii';
 
 /** A record after local validation: its request piece, or why it can never be sent. */
 export type Prepared<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -235,4 +235,30 @@ export function hashedColumn(row: Record<string, unknown>, key: string): { value
   if (value === undefined) return {};
   if (!isSha256Hex(value)) return { error: `${key} is not a SHA-256 hex digest` };
   return { value: value.toLowerCase() };
+}
+
+/**
+ * Whether the mart's canonical phone hash (E.164 with `+`) is what the vendor hashes. Meta hashes digits without
+ * the `+`, so a canonical phone hash can never match there and is left out.
+ */
+const CANONICAL_PHONE_MATCHES: Record<Variant, boolean> = { meta: false, ga4: true, google_dm: true, tiktok: true };
+
+/**
+ * The vendor's hash of a row's email or phone. A plaintext `email` / `phone` column (when the sync maps one in) is
+ * normalized and hashed by the PII kit with the vendor's own rules; otherwise the mart's canonical `*_sha256`
+ * passes through when it is what the vendor would compute (also when the plaintext is unusable). A malformed hash
+ * column is an error.
+ */
+export function identifierHash(
+  row: Record<string, unknown>,
+  kind: 'email' | 'phone',
+  variant: Variant,
+): { value?: string; error?: string } {
+  const plain = text(row, kind);
+  const fromPlain = plain === undefined ? undefined : hashFor(kind, plain, variant);
+  if (fromPlain !== undefined) return { value: fromPlain };
+  const hashed = hashedColumn(row, `${kind}_sha256`);
+  if (hashed.error || hashed.value === undefined) return hashed;
+  if (kind === 'phone' && !CANONICAL_PHONE_MATCHES[variant]) return {};
+  return hashed;
 }

@@ -8,7 +8,7 @@ import {
   accept,
   boolean,
   compact,
-  hashedColumn,
+  identifierHash,
   items,
   numeric,
   refuse,
@@ -82,8 +82,8 @@ export function toGa4(row: Record<string, unknown>, config: Ga4Config, now: Date
   if (problems.length > 0) return refuse(problems.join('; '));
 
   const adUserData = boolean(row, 'consent_ad_user_data');
-  const email = hashedColumn(row, 'email_sha256');
-  const phone = hashedColumn(row, 'phone_sha256');
+  const email = identifierHash(row, 'email', 'ga4');
+  const phone = identifierHash(row, 'phone', 'ga4');
   if (email.error || phone.error) return refuse((email.error ?? phone.error) as string);
   const common: Ga4Common = compact({
     client_id: clientId,

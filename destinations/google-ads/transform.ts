@@ -4,7 +4,7 @@
  * declare `encoding: HEX`.
  */
 import type { SyncRecord } from '../../src/core/destination';
-import { accept, boolean, compact, hashedColumn, numeric, refuse, text, timestamp, type Prepared } from '../shared';
+import { accept, boolean, compact, identifierHash, numeric, refuse, text, timestamp, type Prepared } from '../shared';
 import type { GoogleAdsConfig } from './config';
 
 type ConsentStatus = 'CONSENT_GRANTED' | 'CONSENT_DENIED';
@@ -47,8 +47,8 @@ function consentOf(row: Record<string, unknown>): DmConsent | undefined {
 }
 
 function userDataOf(row: Record<string, unknown>): { userData?: DmUserData; error?: string } {
-  const email = hashedColumn(row, 'email_sha256');
-  const phone = hashedColumn(row, 'phone_sha256');
+  const email = identifierHash(row, 'email', 'google_dm');
+  const phone = identifierHash(row, 'phone', 'google_dm');
   if (email.error || phone.error) return { error: email.error ?? phone.error };
   const userIdentifiers: DmUserData['userIdentifiers'] = [];
   if (email.value) userIdentifiers.push({ emailAddress: email.value });

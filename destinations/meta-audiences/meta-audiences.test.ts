@@ -18,7 +18,10 @@ describe('meta-audiences transform', () => {
   });
 
   it('refuses members without identifiers and audiences without a mapping', () => {
-    expect(prepared[4]).toEqual({ ok: false, reason: expect.stringMatching(/nothing to match on/) as unknown });
+    expect(prepared[4]).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/no email or phone Meta can match on/) as unknown,
+    });
     expect(prepared[5]).toEqual({
       ok: false,
       reason: expect.stringMatching(/no Meta audience configured for audience_id other/) as unknown,

@@ -1,6 +1,6 @@
 /** Meta custom audience mapping (pure): `marts.audience_members` rows → `payload { schema, data }`. */
 import type { SyncRecord } from '../../src/core/destination';
-import { accept, hashedColumn, refuse, text, type Prepared } from '../shared';
+import { accept, identifierHash, refuse, text, type Prepared } from '../shared';
 import { SCHEMA, type MetaAudiencesConfig } from './config';
 
 export type MemberRow = [string, string];
@@ -28,10 +28,11 @@ export function toMember(
   const martAudience = text(record.row, 'audience_id');
   const audienceId = (martAudience !== undefined ? config.audiences[martAudience] : undefined) ?? config.audienceId;
   if (!audienceId) return refuse(`no Meta audience configured for audience_id ${martAudience ?? '(none)'}`);
-  const email = hashedColumn(record.row, 'email_sha256');
-  const phone = hashedColumn(record.row, 'phone_sha256');
+  const email = identifierHash(record.row, 'email', 'meta');
+  const phone = identifierHash(record.row, 'phone', 'meta');
   if (email.error || phone.error) return refuse((email.error ?? phone.error) as string);
-  if (!email.value && !phone.value) return refuse('neither email_sha256 nor phone_sha256 is set: nothing to match on');
+  if (!email.value && !phone.value)
+    return refuse('no email or phone Meta can match on (a canonical phone hash has the + Meta leaves out)');
   return accept({
     group: targetKey({ audienceId, method: record.action === 'add' ? 'POST' : 'DELETE' }),
     value: [email.value ?? '', phone.value ?? ''],

@@ -2,7 +2,7 @@
  * Meta Conversions API mapping (pure): a `marts.conversions` row → one server event, checked locally against every
  * rule that would make Meta refuse the whole request (so one bad row never sinks its batch).
  */
-import { accept, compact, hashedColumn, items, numeric, refuse, text, timestamp, type Prepared } from '../shared';
+import { accept, compact, identifierHash, items, numeric, refuse, text, timestamp, type Prepared } from '../shared';
 import { hashExternalId, hashFor } from '../pii';
 import { DEFAULT_EVENT_NAMES, MAX_EVENT_AGE_SECONDS, type MetaCapiConfig } from './config';
 
@@ -54,8 +54,8 @@ export function toServerEvent(
     return refuse(`event_time is ${Math.floor(ageSeconds / 86400)} days old; Meta accepts at most 7 days`);
   }
 
-  const email = hashedColumn(row, 'email_sha256');
-  const phone = hashedColumn(row, 'phone_sha256');
+  const email = identifierHash(row, 'email', 'meta');
+  const phone = identifierHash(row, 'phone', 'meta');
   if (email.error || phone.error) return refuse((email.error ?? phone.error) as string);
   const externalSource = text(row, 'user_id') ?? text(row, 'person_id');
 

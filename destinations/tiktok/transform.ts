@@ -1,5 +1,5 @@
 /** TikTok Events API mapping (pure): a `marts.conversions` row → one `data[]` entry of `/event/track/`. */
-import { accept, compact, hashedColumn, items, numeric, refuse, text, timestamp, type Prepared } from '../shared';
+import { accept, compact, identifierHash, items, numeric, refuse, text, timestamp, type Prepared } from '../shared';
 import { hashExternalId } from '../pii';
 import { DEFAULT_EVENT_NAMES, type TiktokConfig } from './config';
 
@@ -33,8 +33,8 @@ export function toTiktokEvent(row: Record<string, unknown>, config: TiktokConfig
   const occurredAt = timestamp(row, 'occurred_at');
   if (!occurredAt) return refuse('occurred_at is missing or not a timestamp');
 
-  const email = hashedColumn(row, 'email_sha256');
-  const phone = hashedColumn(row, 'phone_sha256');
+  const email = identifierHash(row, 'email', 'tiktok');
+  const phone = identifierHash(row, 'phone', 'tiktok');
   if (email.error || phone.error) return refuse((email.error ?? phone.error) as string);
   const externalSource = text(row, 'user_id') ?? text(row, 'person_id');
   const user = compact({
