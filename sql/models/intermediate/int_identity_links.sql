@@ -11,6 +11,8 @@
     )
 }}
 
+{%- set read_from = tp_low_watermark('published_at') if is_incremental()
+    else tp_timestamp_literal('1970-01-01 00:00:00') %}
 with
 
 batch as (
@@ -23,9 +25,7 @@ batch as (
     from {{ ref('int_events_deduped') }}
     where
         {{ consent_allows(['analytics']) }}
-        {%- if is_incremental() %}
-        and published_at >= {{ tp_low_watermark('published_at') }}
-        {%- endif %}
+        and published_at >= {{ read_from }}
 ),
 
 pairs as (

@@ -19,6 +19,8 @@
     'consent_analytics', 'consent_ads', 'consent_ad_user_data', 'consent_ad_personalization', 'consent_source',
 ] %}
 
+{%- set read_after = tp_high_watermark('loaded_at') if is_incremental()
+    else tp_timestamp_literal('1970-01-01 00:00:00') %}
 with
 
 batch as (
@@ -38,9 +40,7 @@ batch as (
     from {{ ref('int_events_deduped') }}
     where
         coalesce(user_id, email_sha256, anonymous_id) is not null
-        {%- if is_incremental() %}
-        and loaded_at > {{ tp_high_watermark('loaded_at') }}
-        {%- endif %}
+        and loaded_at > {{ read_after }}
 ),
 
 new_activity as (
