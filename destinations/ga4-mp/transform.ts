@@ -35,6 +35,7 @@ export interface Ga4Event {
 export interface Ga4Common {
   client_id: string;
   user_id?: string;
+  ip_override?: string;
   consent?: { ad_user_data?: 'GRANTED' | 'DENIED'; ad_personalization?: 'GRANTED' | 'DENIED' };
   user_data?: { sha256_email_address?: string[]; sha256_phone_number?: string[] };
 }
@@ -88,6 +89,8 @@ export function toGa4(row: Record<string, unknown>, config: Ga4Config, now: Date
   const common: Ga4Common = compact({
     client_id: clientId,
     user_id: text(row, 'user_id'),
+    // Geography from the (policy-truncated) IP the collector kept; MP would otherwise place the event at our server.
+    ip_override: text(row, 'ip'),
     consent: compact({
       ad_user_data: grant(adUserData),
       ad_personalization: grant(boolean(row, 'consent_ad_personalization')),
