@@ -23,6 +23,9 @@ describe('createHttpClient', () => {
         } else if (req.url === '/stall') {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.write('{"partial":'); // never finishes
+        } else if (req.url === '/huge') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(`{"x":"${'a'.repeat(200_000)}"}`);
         } else if (req.url === '/redirect') {
           res.writeHead(302, { location: 'http://169.254.169.254/' });
           res.end();
@@ -88,6 +91,16 @@ describe('createHttpClient', () => {
     await new Promise((resolve) => closed.close(resolve));
     const client = createHttpClient({ timeoutMs: 2000, userAgent: 'x' });
     await expect(client({ method: 'GET', url: `http://127.0.0.1:${port}/` })).rejects.toBeInstanceOf(RetryableError);
+  });
+
+  it('cuts bodies above maxResponseBytes, marks them and leaves them unparsed', async () => {
+    const client = createHttpClient({ timeoutMs: 2000, userAgent: 'x', maxResponseBytes: 1000 });
+    const response = await client({ method: 'GET', url: `${base}/huge` });
+    expect(response.body).toHaveLength(1000);
+    expect(response.headers['x-tagpipe-truncated']).toBe('1');
+    expect(response.json).toBeUndefined();
+    const whole = await createHttpClient({ timeoutMs: 2000, userAgent: 'x' })({ method: 'GET', url: `${base}/huge` });
+    expect((whole.json as { x: string }).x).toHaveLength(200_000);
   });
 
   it('uses an injected fetch', async () => {

@@ -15,7 +15,14 @@ export interface HttpClientOptions {
   userAgent: string;
   /** Injected for tests; defaults to the global fetch (undici). */
   fetchImpl?: FetchLike;
+  /**
+   * Response bodies are cut at this size (webhook receivers are arbitrary servers); a cut body is marked with the
+   * `x-tagpipe-truncated` header and not parsed. Default 64 MiB (Bulk API result files of large jobs).
+   */
+  maxResponseBytes?: number;
 }
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_USER_AGENT = 'tagpipe/0.1 (+https://github.com/tagpipe/tagpipe)';
 
@@ -28,6 +35,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Response;
     let body: string;
+    let truncated: boolean;
     try {
       response = await fetchImpl(request.url, {
         method: request.method,
@@ -42,7 +50,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         redirect: 'manual',
       });
       // The timeout covers reading the body too: a server that stalls mid-body is as dead as one that never answers.
-      body = await response.text();
+      ({ body, truncated } = await readBody(response, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES));
     } catch (error) {
       throw toRetryable(error, request, timeoutMs, signal.aborted);
     }
@@ -50,6 +58,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     response.headers.forEach((value, name) => {
       responseHeaders[name.toLowerCase()] = value;
     });
+    if (truncated) {
+      responseHeaders['x-tagpipe-truncated'] = '1';
+      return { status: response.status, headers: responseHeaders, body };
+    }
     return {
       status: response.status,
       headers: responseHeaders,
@@ -57,6 +69,25 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       json: parseJsonBody(responseHeaders['content-type'], body),
     };
   };
+}
+
+async function readBody(response: Response, limit: number): Promise<{ body: string; truncated: boolean }> {
+  if (!response.body) return { body: '', truncated: false };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (size + value.byteLength > limit) {
+      chunks.push(value.subarray(0, limit - size));
+      await reader.cancel();
+      return { body: Buffer.concat(chunks).toString('utf8'), truncated: true };
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  return { body: Buffer.concat(chunks).toString('utf8'), truncated: false };
 }
 
 /** Parses the body when the content type says JSON (or it plainly looks like JSON); otherwise undefined. */
