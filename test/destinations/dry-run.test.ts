@@ -74,7 +74,11 @@ describe('destinations in dry-run', () => {
     // The webhook's address check resolves DNS; skip it here (no network): its guard has its own tests.
     if (name === 'webhook') (ctx.config as { allowPrivateNetworks: boolean }).allowPrivateNetworks = true;
     // Two different records (HubSpot would retry a second row for the same contact).
-    const second: SyncRecord = { ...record, key: `${record.key}-2`, row: { ...record.row, email: 'bob@example.com', Ext__c: 'p-2' } };
+    const second: SyncRecord = {
+      ...record,
+      key: `${record.key}-2`,
+      row: { ...record.row, email: 'bob@example.com', Ext__c: 'p-2' },
+    };
     if (!('email' in record.row)) delete second.row.email;
     const outcomes = await destination.send([record, second], ctx);
     expect(outcomes).toEqual([
