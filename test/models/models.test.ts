@@ -300,7 +300,13 @@ json.dump({"type": "service_account", "project_id": "tagpipe-ci", "private_key_i
   "token_uri": "https://oauth2.googleapis.com/token"}, open(sys.argv[1], "w"))`,
       keyfile,
     ]);
-    const env = { ...process.env, TAGPIPE_BQ_PROJECT: 'tagpipe-ci', TAGPIPE_BQ_KEYFILE: keyfile };
+    const env = {
+      ...process.env,
+      TAGPIPE_BQ_PROJECT: 'tagpipe-ci',
+      TAGPIPE_BQ_KEYFILE: keyfile,
+      TAGPIPE_BQ_DATASET: 'shop_marts',
+      TAGPIPE_BQ_RAW_DATASET: 'shop_raw',
+    };
     const targets: string[] = [];
     for (const incremental of [false, true]) {
       const dataDir = path.join(dir, `compile-${incremental}`);
@@ -321,7 +327,14 @@ json.dump({"type": "service_account", "project_id": "tagpipe-ci", "private_key_i
       path.join(targets[1], 'compiled', 'tagpipe', 'models', 'intermediate', 'int_events_deduped.sql'),
       'utf8',
     );
-    expect(incrementalSql).toContain('`tagpipe-ci`.`marts_intermediate`.`int_events_deduped`');
+    expect(incrementalSql).toContain('`tagpipe-ci`.`shop_marts_intermediate`.`int_events_deduped`');
+    expect(incrementalSql).toContain('`tagpipe-ci`.`shop_marts_staging`.`stg_events`');
+    const stagingSql = fs.readFileSync(
+      path.join(targets[0], 'compiled', 'tagpipe', 'models', 'staging', 'stg_events.sql'),
+      'utf8',
+    );
+    expect(stagingSql).toContain('`tagpipe-ci`.`shop_raw`.`events`');
+    expect(stagingSql).toContain("json_value(data, '$.context.click_ids.gclid')");
     expect(incrementalSql).toMatch(/where published_at >= timestamp\('/);
     const { stdout } = await run(PYTHON, [path.join(ROOT, 'sql', 'scripts', 'check_bigquery_sql.py'), ...targets]);
     expect(stdout).toMatch(/checked \d+ compiled files with sqlglot \(bigquery\): 0 failed/);
