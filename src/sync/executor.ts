@@ -414,6 +414,7 @@ class BatchExecutor {
     const inflight = new Set<Promise<void>>();
     let batch: Item[] = [];
     let bytes = 0;
+    let lastId = '';
     const dispatch = async () => {
       const items = batch;
       batch = [];
@@ -437,6 +438,10 @@ class BatchExecutor {
     )) {
       for (const row of page) {
         const item = this.toItem(row.r);
+        // A key repeated in the source: the plan is sorted, so repeats are adjacent; one send per key and action.
+        const id = `${item.record.action}|${item.record.key}`;
+        if (id === lastId) continue;
+        lastId = id;
         if (batch.length && (batch.length >= this.maxBatch || bytes + item.bytes > this.maxBytes)) await dispatch();
         batch.push(item);
         bytes += item.bytes;

@@ -163,10 +163,9 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   const planTable = d.table(ctx.stateDataset, planTableName(sync.name));
   const name = d.str(sync.name);
   const key = d.col('key');
-  // Duplicate keys in a source collapse to one row (the smallest JSON text, so the choice is stable).
-  const cur = `cur AS (SELECT _tp_key, ${d.md5('MIN(j)')} AS _tp_hash, MIN(j) AS _tp_payload FROM (SELECT src._tp_key, ${d.rowJson(
-    'src',
-  )} AS j FROM src) x GROUP BY _tp_key)`;
+  // Keys are unique in the marts; should a source repeat one, the plan is sorted by key and the executor sends
+  // the first row of a run of equal keys (a GROUP BY here would hold every payload in memory at once).
+  const cur = `cur AS (SELECT _tp_key, ${d.md5('j')} AS _tp_hash, j AS _tp_payload FROM (SELECT src._tp_key, ${d.rowJson('src')} AS j FROM src) x)`;
   const snap = `snap AS (SELECT ${key} AS k, row_hash, payload FROM ${snapshots} WHERE sync = ${name})`;
   const blocked = `blocked AS (SELECT DISTINCT ${key} AS k, action, row_hash FROM ${ledger} WHERE sync = ${name} AND outcome IN ('rejected', 'unknown'))`;
   const notBlocked = (alias: string, action: string, hash: string) =>

@@ -110,7 +110,7 @@ describe('BigQuery warehouse at its HTTP boundary', () => {
     );
     const create = sqls.find((s) => s.startsWith('CREATE OR REPLACE TABLE')) as string;
     expect(create).toContain('CREATE OR REPLACE TABLE `proj-1`.`_tagpipe`.`plan_vip`');
-    expect(create).toContain('TO_HEX(MD5(MIN(j)))');
+    expect(create).toContain('TO_HEX(MD5(j))');
     expect(create).toContain('TO_JSON_STRING(src)');
     expect(create).toContain('s.`consent_ads` = TRUE');
     const python = path.join(ROOT, '.venv', 'bin', 'python');
