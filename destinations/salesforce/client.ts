@@ -86,6 +86,16 @@ export function classify(response: HttpResponse, count: number): Outcome[] {
       return outcomeFor(error.statusCode ?? error.errorCode, describe(error), status, false);
     });
   }
+  if (status === 300) {
+    // Several records carry this external id (single-record upsert answer; collections report it per record as
+    // DUPLICATE_EXTERNAL_ID): nothing was written and retrying cannot help.
+    return times(count, {
+      status: 'rejected',
+      reason: 'Salesforce 300: the external id matches several records; nothing was written',
+      httpStatus: 300,
+      vendorCode: 'MULTIPLE_CHOICES',
+    });
+  }
   const error: SalesforceError =
     Array.isArray(response.json) && isObject(response.json[0]) ? (response.json[0] as SalesforceError) : {};
   const code = error.errorCode ?? error.statusCode;

@@ -66,6 +66,15 @@ describe('salesforce response table', () => {
     for (const o of classify(json(status, [{ message: 'm', errorCode }]), 2))
       expect(o).toMatchObject({ ...outcome, vendorCode: errorCode });
   });
+  it('rejects a 300 (external id on several records) without bisection', () => {
+    const outcomes = classify(
+      json(300, ['/services/data/v68.0/sobjects/Contact/003A', '/services/data/v68.0/sobjects/Contact/003B']),
+      1,
+    );
+    expect(outcomes[0]).toMatchObject({ status: 'rejected', httpStatus: 300, vendorCode: 'MULTIPLE_CHOICES' });
+    expect(outcomes[0]).not.toHaveProperty('wholeBatch');
+  });
+
   it('does not bisect a 404 (object or field missing) and retries a bare 502', () => {
     expect(classify(json(404, [{ message: 'm', errorCode: 'NOT_FOUND' }]), 1)[0]).not.toHaveProperty('wholeBatch');
     expect(classify({ status: 502, headers: {}, body: 'gateway' }, 1)[0].status).toBe('retry');
