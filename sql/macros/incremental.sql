@@ -57,3 +57,15 @@
         when {{ p }}anonymous_id is not null then 'anonymous_id:' || {{ p }}anonymous_id
     end
 {%- endmacro %}
+
+{#
+  tp_min_value(relation, column, where): min(column) over the rows matching `where`, as a date literal; a date
+  past every row when none match (nothing to compare), and 1970-01-01 when compiling offline.
+#}
+{% macro tp_min_value(relation, column, where) -%}
+  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
+    {{ return("cast('1970-01-01' as date)") }}
+  {%- endif -%}
+  {%- set low = run_query('select min(' ~ column ~ ') from ' ~ relation ~ ' where ' ~ where).columns[0].values()[0] -%}
+  {{ return("cast('" ~ (low.strftime('%Y-%m-%d') if low is not none else '9999-12-31') ~ "' as date)") }}
+{%- endmacro %}

@@ -1,12 +1,20 @@
 -- One row per event_id: the first raw message by publish_time (at-least-once in, DESIGN.md principle 3).
 -- Incremental: each run reads only raw rows published after the high-water mark minus `tagpipe_lookback_hours`,
--- keeps the first message per event_id, and inserts only event_ids not already stored. Partitioned by event date
--- and clustered by event_id, so the existence check reads the partitions the batch touches.
+-- keeps the first message per event_id, and inserts only event_ids not already stored. The existence check reads
+-- stored rows from the oldest event date in the batch on (a literal, so BigQuery prunes date partitions);
+-- clustering by event_id narrows it further. Since only new event_ids reach the MERGE, its destination scan is
+-- limited the same way (incremental_predicates), without risk of a duplicate.
+{%- set read_from = tp_low_watermark('published_at') if is_incremental() else none %}
+{%- set oldest_date = tp_min_value(ref('stg_events'), 'event_date', 'published_at >= ' ~ read_from)
+    if is_incremental() else none %}
 {{
     config(
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy=tp_append_strategy(),
+        incremental_predicates=(
+            ['DBT_INTERNAL_DEST.event_date >= ' ~ oldest_date] if oldest_date and target.type == 'bigquery' else none
+        ),
         partition_by=({'field': 'event_date', 'data_type': 'date'} if target.type == 'bigquery' else none),
         cluster_by=(['event_id'] if target.type == 'bigquery' else none),
         on_schema_change='append_new_columns',
@@ -18,7 +26,7 @@ with
 batch as (
     select * from {{ ref('stg_events') }}
     {%- if is_incremental() %}
-    where published_at >= {{ tp_low_watermark('published_at') }}
+    where published_at >= {{ read_from }}
     {%- endif %}
 ),
 
@@ -32,7 +40,7 @@ first_messages as (
 
 already_stored as (
     select event_id from {{ this }}
-    where event_date >= (select min(event_date) from first_messages)
+    where event_date >= {{ oldest_date }}
 )
 {%- endif %}
 
