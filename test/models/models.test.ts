@@ -110,6 +110,13 @@ describe('dbt models on DuckDB', () => {
     expect(num(r.ids)).toBe(batch0.distinctEvents);
     expect(num(r.cookieless)).toBe(batch0.cookielessEvents);
     expect(num(r.leaked)).toBe(0);
+    const [invalid] = await query(
+      warehouse,
+      "SELECT count(*) AS n, count(*) FILTER (WHERE reason = 'invalid_event') AS with_reason FROM marts_staging.stg_events_invalid",
+    );
+    expect(batch0.invalidRows).toBeGreaterThan(0);
+    expect(num(invalid.n)).toBe(batch0.invalidRows);
+    expect(num(invalid.with_reason)).toBe(batch0.invalidRows);
   });
 
   test('conversions: one per transaction id', async () => {
