@@ -3,6 +3,7 @@ import type { Destination } from '../src/core/destination';
 import { ga4Mp } from './ga4-mp';
 import { googleAds } from './google-ads';
 import { hubspot } from './hubspot';
+import { hubspotEvents } from './hubspot-events';
 import { metaAudiences } from './meta-audiences';
 import { metaCapi } from './meta-capi';
 import { salesforce } from './salesforce';
@@ -20,6 +21,7 @@ export const destinations = [
   googleAds,
   tiktok,
   hubspot,
+  hubspotEvents,
   salesforce,
   webhook,
 ] as unknown as Destination<unknown>[];

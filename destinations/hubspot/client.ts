@@ -31,10 +31,17 @@ export function classify(response: HttpResponse, inputs: HubspotInput[]): Outcom
   if (dryRun) return dryRun;
   const { status } = response;
   const body = isObject(response.json) ? response.json : {};
+  if (status === 200 || status === 201 || status === 207) return perInput(status, body, inputs);
+  return requestErrorOutcomes(response, inputs.length);
+}
+
+/** A non-2xx HubSpot answer for a whole request (shared with hubspot-events). */
+export function requestErrorOutcomes(response: HttpResponse, count: number): Outcome[] {
+  const { status } = response;
+  const body = isObject(response.json) ? response.json : {};
   const message = typeof body.message === 'string' ? body.message : excerpt(response.body);
   const category = typeof body.category === 'string' ? body.category : undefined;
-
-  if (status === 200 || status === 201 || status === 207) return perInput(status, body, inputs);
+  const inputs = { length: count };
   if (status === 429) {
     const policy = typeof body.policyName === 'string' ? body.policyName : undefined;
     const windowMs = Number(response.headers['x-hubspot-ratelimit-interval-milliseconds']);

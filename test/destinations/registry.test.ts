@@ -24,6 +24,7 @@ describe('destination registry', () => {
       'ga4-mp',
       'google-ads',
       'hubspot',
+      'hubspot-events',
       'meta-audiences',
       'meta-capi',
       'salesforce',

@@ -3,7 +3,8 @@
  * `/crm/v3/...` too). Enforces: Bearer token (401 INVALID_AUTHENTICATION), at most 100 inputs (400
  * VALIDATION_ERROR), unknown properties fail the whole request (400 PROPERTY_DOESNT_EXIST), an invalid email id
  * fails only its input (207 with `errors[]` naming it in `context.ids`), an id given twice fails the request, and the 190-per-10-s limit (429 with
- * `X-HubSpot-RateLimit-*` headers and the SECONDLY policy body).
+ * `X-HubSpot-RateLimit-*` headers and the SECONDLY policy body). Behavioral events (`/events/v3/send/batch`):
+ * 204 for the batch, 400 for the whole batch on an unknown event or a bad identity.
  */
 import {
   startFakeServer,
@@ -21,9 +22,14 @@ export interface FakeHubspotOptions extends FakeServerOptions {
   /** Requests allowed per rolling 10 s (default 190). */
   rateLimitPer10s?: number;
   now?: () => number;
+  /** Fully qualified behavioral event names that exist (default: any pe{HubID}_{name}). */
+  knownEvents?: string[];
+  maxEvents?: number;
 }
 
 export interface FakeHubspot extends FakeServer {
+  /** Behavioral event occurrences accepted by /events/v3/send/batch. */
+  events: Record<string, unknown>[];
   /** Contacts by lowercased email → properties. */
   contacts: Map<string, Record<string, string>>;
 }
@@ -64,6 +70,7 @@ export async function startFakeHubspot(options: FakeHubspotOptions = {}): Promis
   let nextId = 1000;
 
   const handle = (request: RecordedRequest): FakeResponse => {
+    if (request.path === '/events/v3/send/batch') return handleEvents(request);
     if (
       !/^\/crm\/(objects\/\d{4}-\d{2}|v3\/objects)\/contacts\/batch\/upsert$/.test(request.path) ||
       request.method !== 'POST'
@@ -146,6 +153,35 @@ export async function startFakeHubspot(options: FakeHubspotOptions = {}): Promis
       body: { status: 'COMPLETE', results, ...(errors.length ? { errors, numErrors: errors.length } : {}) },
     };
   };
+  /** Behavioral events: all-or-nothing batches answered 204, unknown events and bad identities fail the request. */
+  const events: FakeHubspot['events'] = [];
+  const knownEvents = options.knownEvents ? new Set(options.knownEvents) : undefined;
+  const handleEvents = (request: RecordedRequest): FakeResponse => {
+    if (request.method !== 'POST') return error(405, 'METHOD_NOT_ALLOWED', 'Method not allowed');
+    if (request.headers.authorization !== `Bearer ${token}`)
+      return error(401, 'INVALID_AUTHENTICATION', 'Authentication credentials not found.');
+    const inputs = (request.json as { inputs?: Record<string, unknown>[] } | undefined)?.inputs;
+    if (!Array.isArray(inputs) || inputs.length === 0) return error(400, 'VALIDATION_ERROR', 'inputs is required');
+    if (inputs.length > (options.maxEvents ?? 100))
+      return error(400, 'VALIDATION_ERROR', `Batch input size ${inputs.length} exceeds the limit`);
+    for (const [i, input] of inputs.entries()) {
+      const name = String(input.eventName);
+      if (!/^pe\d+_[a-z0-9_]+$/.test(name) || (knownEvents && !knownEvents.has(name))) {
+        return error(400, 'VALIDATION_ERROR', `inputs[${i}]: event ${name} does not exist`);
+      }
+      const identities = ['email', 'utk', 'objectId'].filter((k) => input[k] !== undefined);
+      if (identities.length !== 1)
+        return error(400, 'VALIDATION_ERROR', `inputs[${i}]: exactly one of email, utk, objectId is required`);
+      if (input.email !== undefined && !EMAIL.test(String(input.email)))
+        return error(400, 'VALIDATION_ERROR', `inputs[${i}]: invalid email`);
+      if (input.occurredAt !== undefined && Number.isNaN(Date.parse(String(input.occurredAt)))) {
+        return error(400, 'VALIDATION_ERROR', `inputs[${i}]: occurredAt is not ISO-8601`);
+      }
+    }
+    events.push(...inputs);
+    return { status: 204 };
+  };
+
   const server = await startFakeServer(handle, options);
-  return Object.assign(server, { contacts });
+  return Object.assign(server, { contacts, events });
 }
