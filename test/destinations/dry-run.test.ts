@@ -49,6 +49,11 @@ const cases: [string, Record<string, unknown>, SyncRecord][] = [
   ['tiktok', { pixelCode: 'P', accessToken: SECRET }, conversion],
   ['hubspot', { accessToken: SECRET, properties: [] }, contact],
   [
+    'hubspot-events',
+    { accessToken: SECRET, eventName: 'pe1_purchase' },
+    { ...conversion, row: { ...conversion.row, email: 'jane@example.com' } },
+  ],
+  [
     'salesforce',
     {
       endpoint: 'https://acme.my.salesforce.com',

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import ga4Mp from '../../destinations/ga4-mp';
 import googleAds from '../../destinations/google-ads';
 import hubspot from '../../destinations/hubspot';
+import hubspotEvents from '../../destinations/hubspot-events';
 import metaAudiences from '../../destinations/meta-audiences';
 import metaCapi from '../../destinations/meta-capi';
 import salesforce from '../../destinations/salesforce';
@@ -121,6 +122,19 @@ const cases: Case[] = [
       row: { email: ok ? `k${i}@example.com` : 'nope', firstname: 'A' },
     }),
     received: (fake) => bodies(fake).flatMap((b) => (b.inputs as { id: string }[]).map((x) => x.id.split('@')[0])),
+  },
+  {
+    name: 'hubspot-events',
+    destination: hubspotEvents as Destination<unknown>,
+    start: () => startFakeHubspot(),
+    config: (url, batchSize) => ({ accessToken: 'test-token', endpoint: url, eventName: 'pe1_purchase', batchSize }),
+    record: (i, ok) => ({
+      key: `k${i}`,
+      action: 'send',
+      row: { occurred_at: recent, email: ok ? `k${i}@example.com` : null },
+    }),
+    received: (fake) =>
+      bodies(fake).flatMap((b) => (b.inputs as { email: string }[]).map((x) => x.email.split('@')[0])),
   },
   {
     name: 'salesforce',
