@@ -310,9 +310,10 @@ function dayMs(date: string): number {
 }
 
 const SUBSCRIPTION = 'projects/tagpipe-local/subscriptions/events-raw';
+// Same column types as the lander's files (src/warehouse/lander.ts), so both can share one raw folder.
 const SCHEMA_SELECT =
   "SELECT ''::VARCHAR AS subscription_name, ''::VARCHAR AS message_id, TIMESTAMPTZ '2000-01-01 00:00:00+00' AS publish_time, " +
-  '\'\'::VARCHAR AS "data", \'\'::VARCHAR AS "attributes" LIMIT 0';
+  'NULL::JSON AS "data", NULL::JSON AS "attributes" LIMIT 0';
 const NDJSON_COLUMNS =
   "{'subscription_name': 'VARCHAR', 'message_id': 'VARCHAR', 'publish_time': 'TIMESTAMPTZ', 'data': 'VARCHAR', 'attributes': 'VARCHAR'}";
 
@@ -385,7 +386,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
       fs.writeFileSync(file, rows.join('\n') + '\n');
       // One file per publish date, sorted by publish_time so Parquet row-group statistics prune incremental reads.
       await db.run(
-        `COPY (SELECT *, strftime(publish_time, '%Y-%m-%d') AS "date" FROM read_ndjson(${sqlStr(file)}, columns = ${NDJSON_COLUMNS}) ORDER BY publish_time)
+        `COPY (SELECT subscription_name, message_id, publish_time, "data"::JSON AS "data", "attributes"::JSON AS "attributes",
+           strftime(publish_time, '%Y-%m-%d') AS "date" FROM read_ndjson(${sqlStr(file)}, columns = ${NDJSON_COLUMNS}) ORDER BY publish_time)
          TO ${sqlStr(paths.rawTable(table))} (FORMAT parquet, PARTITION_BY ("date"), OVERWRITE_OR_IGNORE true,
          FILENAME_PATTERN 'gen-s${seed}-b${batch}-c${chunk}-{i}', COMPRESSION zstd, ROW_GROUP_SIZE 100000)`,
       );
