@@ -131,3 +131,19 @@ describe('meta-capi against the Graph API fake', () => {
     expect(fake.requests[0].json).toMatchObject({ test_event_code: 'TEST42' });
   });
 });
+
+describe('meta fake for long runs', () => {
+  it('keeps neither requests nor events with record: false, but still counts and validates', async () => {
+    const fake = await startFakeMeta({ now: () => FIXED_NOW, record: false });
+    try {
+      const cfg = configSchema.parse({ pixelId: '1', accessToken: 'test-token', endpoint: fake.url });
+      const outcomes = await metaCapi.send([conversion(1), conversion(2)], testContext(cfg));
+      expect(outcomes.map((o) => o.status)).toEqual(['ok', 'ok']);
+      expect(fake.requestCount).toBe(1);
+      expect(fake.requests).toHaveLength(0);
+      expect(fake.events.size).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  });
+});

@@ -115,7 +115,7 @@ export async function startFakeGa4(options: FakeGa4Options = {}): Promise<FakeGa
       return { status: 204 };
     }
     const body = request.json as Record<string, unknown> & { events: Omit<CollectedEvent, 'client_id'>[] };
-    for (const event of body.events) {
+    for (const event of options.record === false ? [] : body.events) {
       collected.push({
         client_id: body.client_id as string,
         ...(body.user_id ? { user_id: body.user_id as string } : {}),

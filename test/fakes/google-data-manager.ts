@@ -155,7 +155,7 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
         const target = String(destinations?.[0].productDestinationId);
         for (const event of events as Record<string, unknown>[]) {
           const key = `${target}:${String(event.transactionId)}`;
-          if (!conversions.has(key)) conversions.set(key, event);
+          if (options.record !== false && !conversions.has(key)) conversions.set(key, event);
         }
       }
     } else {

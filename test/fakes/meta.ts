@@ -104,7 +104,7 @@ export async function startFakeMeta(options: FakeMetaOptions = {}): Promise<Fake
     }
     for (const raw of data as Record<string, unknown>[]) {
       const key = `${String(raw.event_name)}:${String(raw.event_id)}`;
-      if (!events.has(key)) events.set(key, raw);
+      if (options.record !== false && !events.has(key)) events.set(key, raw);
     }
     return { status: 200, body: { events_received: data.length, messages: [], fbtrace_id: `trace-${events.size}` } };
   };

@@ -26,7 +26,7 @@ export interface FakeResponse {
 }
 
 export interface FakeServerOptions {
-  /** Record requests into `requests` (default true). */
+  /** Record requests into `requests` and events into the vendor fakes' stores (default true). */
   record?: boolean;
   /** Delay before each answer, for benchmarks. */
   latencyMs?: number;

@@ -58,7 +58,7 @@ export async function startFakeTiktok(options: FakeTiktokOptions = {}): Promise<
         continue;
       }
       const key = `${String(body.event_source_id)}:${String(raw.event)}:${String(raw.event_id)}`;
-      if (!events.has(key)) events.set(key, raw);
+      if (options.record !== false && !events.has(key)) events.set(key, raw);
     }
     return failed > 0 ? reply(20001, `Partial success: ${failed} events failed`) : reply(0, 'OK');
   };
