@@ -184,3 +184,12 @@ from {{ from_cte }}
 
 {#- dbt-bigquery has no append strategy; merge with no matching keys inserts only. -#}
 {% macro bigquery__tp_append_strategy() -%} merge {%- endmacro %}
+
+{# The date n days before today (UTC). #}
+{% macro tp_date_days_ago(n) -%}
+  {{ return(adapter.dispatch('tp_date_days_ago', 'tagpipe')(n)) }}
+{%- endmacro %}
+
+{% macro default__tp_date_days_ago(n) -%} cast(current_date - interval ({{ n }}) day as date) {%- endmacro %}
+
+{% macro bigquery__tp_date_days_ago(n) -%} date_sub(current_date(), interval {{ n }} day) {%- endmacro %}

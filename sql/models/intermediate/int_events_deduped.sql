@@ -2,8 +2,9 @@
 -- Incremental: each run reads only raw rows published after the high-water mark minus `tagpipe_lookback_hours`,
 -- keeps the first message per event_id, and inserts only event_ids not already stored. The existence check reads
 -- stored rows from the oldest event date in the batch on (a literal, so BigQuery prunes date partitions);
--- clustering by event_id narrows it further. Since only new event_ids reach the MERGE, its destination scan is
--- limited the same way (incremental_predicates), without risk of a duplicate.
+-- clustering by event_id narrows it further. Only new event_ids reach BigQuery's MERGE, so its destination scan
+-- can be cut to the last day's partitions (incremental_predicates) without risk of a duplicate: an unmatched row
+-- is inserted, which is what every row of the batch is anyway.
 {%- set read_from = tp_low_watermark('published_at') if is_incremental() else none %}
 {%- set oldest_date = tp_min_value(ref('stg_events'), 'event_date', 'published_at >= ' ~ read_from)
     if is_incremental() else none %}
@@ -13,7 +14,7 @@
         unique_key='event_id',
         incremental_strategy=tp_append_strategy(),
         incremental_predicates=(
-            ['DBT_INTERNAL_DEST.event_date >= ' ~ oldest_date] if oldest_date and target.type == 'bigquery' else none
+            ['DBT_INTERNAL_DEST.event_date >= ' ~ tp_date_days_ago(1)] if target.type == 'bigquery' else none
         ),
         partition_by=({'field': 'event_date', 'data_type': 'date'} if target.type == 'bigquery' else none),
         cluster_by=(['event_id'] if target.type == 'bigquery' else none),
