@@ -55,7 +55,6 @@ export interface PipelineResult {
 }
 
 interface HitMemo {
-  ip: Map<string, string | null>;
   url: Map<string, { clickIds: ReturnType<typeof clickIdsFromUrl>; campaign: ReturnType<typeof campaignFromUrl> }>;
 }
 
@@ -100,6 +99,10 @@ class BoundedCache<V> {
 }
 
 const userAgents = new BoundedCache<ReturnType<typeof parseUserAgent>>(2000);
+/** Truncated addresses by policy and input: a visitor's hits repeat the same IP. */
+const truncatedIps = new BoundedCache<string | null>(10_000);
+/** UTM fields are a pure function of the URL. */
+const campaigns = new BoundedCache<ReturnType<typeof campaignFromUrl>>(5000);
 
 function firstHeader(headers: HitContext['headers'], name: string): string | undefined {
   const v = headers[name.toLowerCase()];
@@ -118,7 +121,7 @@ export class CollectorPipeline {
     const receivedAt = hit.receivedAt.toISOString();
     const geo = geoFromHeaders(hit.headers, config.geo);
     // Per-request memo: events of one request usually share the IP, page URL and user agent.
-    const memo: HitMemo = { ip: new Map(), url: new Map() };
+    const memo: HitMemo = { url: new Map() };
     const cookieValue = hit.cookies[config.cookie.name] ?? null;
     let cookie: PipelineResult['cookie'] = null;
     let issuedId: string | null = null;
@@ -204,7 +207,7 @@ export class CollectorPipeline {
           cookieDomain: config.cookie.domain ?? hit.host ?? null,
           cookies: hit.cookies,
         }),
-        campaign: campaignFromUrl(pageUrl),
+        campaign: campaigns.get(pageUrl, campaignFromUrl),
       };
       memo.url.set(pageUrl, fromUrl);
     }
@@ -213,14 +216,13 @@ export class CollectorPipeline {
     const analytics = consent.analytics;
     // Without analytics consent the event still counts (a cookieless ping) but carries no identifiers and no IP.
     const rawIp = ctx.ip ?? hit.ip ?? null;
-    let ip: string | null = null;
-    if (analytics && rawIp) {
-      ip = memo.ip.get(rawIp) ?? null;
-      if (!memo.ip.has(rawIp)) {
-        ip = applyIpPolicy(rawIp, config.ip);
-        memo.ip.set(rawIp, ip);
-      }
-    }
+    const ipPolicy = config.ip;
+    const ip =
+      analytics && rawIp
+        ? truncatedIps.get(`${ipPolicy.policy}/${ipPolicy.v4PrefixBits}/${ipPolicy.v6PrefixBits}/${rawIp}`, () =>
+            applyIpPolicy(rawIp, ipPolicy),
+          )
+        : null;
     const event = {
       ...draft,
       event_id: draft.event_id ?? randomUUID(),
