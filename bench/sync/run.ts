@@ -103,8 +103,8 @@ async function measure(name: string, fn: () => Promise<RunResult>): Promise<Meas
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-bench-sync-'));
-  // DuckDB gets a fixed memory budget so the process stays bounded; it spills to disk beyond it.
-  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: '192MB', threads: 2 });
+  // DuckDB gets a fixed memory budget (it spills to <data dir>/tmp beyond it); sorts of 1M JSON payloads need ~512 MB.
+  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: '512MB', threads: 2 });
   process.stdout.write(`seeding ${ROWS.toLocaleString()} audience members and conversions in ${dir}\n`);
   await seed(wh);
   const common = {
