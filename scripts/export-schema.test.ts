@@ -5,5 +5,7 @@ test('docs/event.schema.json matches the zod contract (regenerate: npx tsx scrip
   const committed = JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8'));
   const current = JSON.parse(eventJsonSchema());
   expect(committed).toEqual(current);
-  expect(current.required).toEqual(expect.arrayContaining(['event_id', 'type', 'timestamp', 'received_at', 'consent', 'schema_version']));
+  expect(current.required).toEqual(
+    expect.arrayContaining(['event_id', 'type', 'timestamp', 'received_at', 'consent', 'schema_version']),
+  );
 });

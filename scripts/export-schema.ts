@@ -12,7 +12,11 @@ export function eventJsonSchema(): string {
   const schema = z.toJSONSchema(canonicalEventSchema, { target: 'draft-2020-12', unrepresentable: 'any', io: 'input' });
   return (
     JSON.stringify(
-      { $id: `https://tagpipe.dev/schemas/canonical-event-v${SCHEMA_VERSION}.json`, title: `tagpipe canonical event v${SCHEMA_VERSION}`, ...schema },
+      {
+        $id: `https://tagpipe.dev/schemas/canonical-event-v${SCHEMA_VERSION}.json`,
+        title: `tagpipe canonical event v${SCHEMA_VERSION}`,
+        ...schema,
+      },
       null,
       2,
     ) + '\n'

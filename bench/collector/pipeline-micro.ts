@@ -12,7 +12,12 @@ import { parseSegment } from '../../functions/collector/protocols/segment';
 import type { EventBus } from '../../src/bus/types';
 
 const config = parseConfig({ TAGPIPE_LOG_LEVEL: 'silent' }, { cwd: '/tmp' });
-const pipeline = new CollectorPipeline({ config, bus: {} as EventBus, logger: silentLogger, metrics: new CollectorMetrics() });
+const pipeline = new CollectorPipeline({
+  config,
+  bus: {} as EventBus,
+  logger: silentLogger,
+  metrics: new CollectorMetrics(),
+});
 const now = new Date().toISOString();
 const body = {
   writeKey: 'dev',
@@ -45,13 +50,29 @@ function time(label: string, n: number, fn: () => unknown): void {
   process.stdout.write(`${label.padEnd(36)} ${us.toFixed(1)} µs/op\n`);
 }
 
-const parsed = parseSegment({ call: 'batch', body: JSON.parse(text), basicAuthUser: null, receivedAt: new Date(), limits: { eventBytes: 32768 } });
+const parsed = parseSegment({
+  call: 'batch',
+  body: JSON.parse(text),
+  basicAuthUser: null,
+  receivedAt: new Date(),
+  limits: { eventBytes: 32768 },
+});
 const prepared = pipeline.prepare(parsed.events, hit, 'segment', 'dev');
 time('JSON.parse batch(20)', 2000, () => JSON.parse(text));
-time('parseSegment batch(20)', 2000, () => parseSegment({ call: 'batch', body: JSON.parse(text), basicAuthUser: null, receivedAt: new Date(), limits: { eventBytes: 32768 } }));
+time('parseSegment batch(20)', 2000, () =>
+  parseSegment({
+    call: 'batch',
+    body: JSON.parse(text),
+    basicAuthUser: null,
+    receivedAt: new Date(),
+    limits: { eventBytes: 32768 },
+  }),
+);
 time('prepare batch(20)', 2000, () => pipeline.prepare(parsed.events, hit, 'segment', 'dev'));
 time('stringify 20 events', 2000, () => prepared.accepted.map((e) => JSON.stringify(e)));
-const q = new URLSearchParams('v=2&tid=G-BENCH01&cid=123.456&sid=1700000000&sct=1&seg=1&dl=https%3A%2F%2Fshop.example.com%2F&dt=Home&en=page_view&_et=12&gcs=G111&gcd=13r3r3r3r5&_p=1&_s=1');
+const q = new URLSearchParams(
+  'v=2&tid=G-BENCH01&cid=123.456&sid=1700000000&sct=1&seg=1&dl=https%3A%2F%2Fshop.example.com%2F&dt=Home&en=page_view&_et=12&gcs=G111&gcd=13r3r3r3r5&_p=1&_s=1',
+);
 time('parseGa4 single', 5000, () => parseGa4({ method: 'GET', query: q, body: null, receivedAt: new Date() }));
 const ga = parseGa4({ method: 'GET', query: q, body: null, receivedAt: new Date() });
 time('prepare ga4 single', 5000, () => pipeline.prepare(ga.events, hit, 'ga4', 'G-BENCH01'));

@@ -31,11 +31,21 @@ function hasTaskset(): boolean {
   }
 }
 
-async function startTarget(kind: string, bus: string, env: NodeJS.ProcessEnv = {}): Promise<{ port: number; child: ChildProcess }> {
+async function startTarget(
+  kind: string,
+  bus: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ port: number; child: ChildProcess }> {
   const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
   const cmd = hasTaskset() ? 'taskset' : tsx;
-  const cmdArgs = hasTaskset() ? ['-c', '0', tsx, 'bench/collector/server.ts', kind, bus] : ['bench/collector/server.ts', kind, bus];
-  const child = spawn(cmd, cmdArgs, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const cmdArgs = hasTaskset()
+    ? ['-c', '0', tsx, 'bench/collector/server.ts', kind, bus]
+    : ['bench/collector/server.ts', kind, bus];
+  const child = spawn(cmd, cmdArgs, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -81,7 +91,10 @@ function batchBody(): string {
     anonymousId: `anon-${seq % 1000}`,
     timestamp: now,
     properties: { product_id: `p-${i}`, price: 19.99, currency: 'EUR' },
-    context: { consent: { analytics: true, ads: true, ad_user_data: true, ad_personalization: false }, page: { url: 'https://shop.example.com/p/1?utm_source=bench' } },
+    context: {
+      consent: { analytics: true, ads: true, ad_user_data: true, ad_personalization: false },
+      page: { url: 'https://shop.example.com/p/1?utm_source=bench' },
+    },
   }));
   return JSON.stringify({ batch, writeKey: 'dev', sentAt: now });
 }
@@ -117,7 +130,12 @@ async function main(): Promise<void> {
   if (WITH_PUBSUB) {
     const emu = await startPubSubEmulator();
     try {
-      runs.push(await scenario('Pub/Sub emulator', 'collector', 'pubsub', { PUBSUB_EMULATOR_HOST: emu.host, BENCH_PUBSUB_PROJECT: emu.projectId }));
+      runs.push(
+        await scenario('Pub/Sub emulator', 'collector', 'pubsub', {
+          PUBSUB_EMULATOR_HOST: emu.host,
+          BENCH_PUBSUB_PROJECT: emu.projectId,
+        }),
+      );
     } finally {
       await emu.stop();
     }
@@ -128,8 +146,12 @@ async function main(): Promise<void> {
     `| bare node:http 204 | ${baseline.rps.toFixed(0)} | – | 1.00 | ${baseline.p50} | ${baseline.p99} | ${baseline.non2xx} |`,
   ];
   for (const r of runs) {
-    rows.push(`| ${r.label}: GA4 single hit | ${r.ga4.rps.toFixed(0)} | ${r.ga4.rps.toFixed(0)} | ${(r.ga4.rps / baseline.rps).toFixed(2)} | ${r.ga4.p50} | ${r.ga4.p99} | ${r.ga4.non2xx} |`);
-    rows.push(`| ${r.label}: /v1/batch ×20 | ${r.batch.rps.toFixed(0)} | ${(r.batch.rps * 20).toFixed(0)} | ${(r.batch.rps / baseline.rps).toFixed(2)} | ${r.batch.p50} | ${r.batch.p99} | ${r.batch.non2xx} |`);
+    rows.push(
+      `| ${r.label}: GA4 single hit | ${r.ga4.rps.toFixed(0)} | ${r.ga4.rps.toFixed(0)} | ${(r.ga4.rps / baseline.rps).toFixed(2)} | ${r.ga4.p50} | ${r.ga4.p99} | ${r.ga4.non2xx} |`,
+    );
+    rows.push(
+      `| ${r.label}: /v1/batch ×20 | ${r.batch.rps.toFixed(0)} | ${(r.batch.rps * 20).toFixed(0)} | ${(r.batch.rps / baseline.rps).toFixed(2)} | ${r.batch.p50} | ${r.batch.p99} | ${r.batch.non2xx} |`,
+    );
   }
   const table = rows.join('\n');
   process.stdout.write(table + '\n');

@@ -126,8 +126,7 @@ export class CollectorPipeline {
     let cookie: PipelineResult['cookie'] = null;
     let issuedId: string | null = null;
     let requestId: string | undefined;
-    const serverToServer =
-      protocol === 'segment' && !hit.headers.origin && !hit.headers.referer;
+    const serverToServer = protocol === 'segment' && !hit.headers.origin && !hit.headers.referer;
 
     const quarantine = (p: ParsedEvent, reason: string, errors: string[]): void => {
       const proto = p.event.source?.protocol ?? protocol;
@@ -315,7 +314,12 @@ export class CollectorPipeline {
           event_id: e.event_id,
           canonical: e as unknown as JourneyEvent['canonical'],
           consent: { decision: e.consent, source: e.consent.source, warnings: result.consentWarnings[i] ?? [] },
-          enrichment: { device: e.context.device, geo: e.context.geo, ip: e.context.ip, click_ids: e.context.click_ids },
+          enrichment: {
+            device: e.context.device,
+            geo: e.context.geo,
+            ip: e.context.ip,
+            click_ids: e.context.click_ids,
+          },
           validation: { ok: true, errors: [] as string[] },
           publish: error
             ? { topic: 'events', ok: false, error }
@@ -345,6 +349,10 @@ export class CollectorPipeline {
 
 /** Keeps the `reason` label's cardinality bounded. */
 export function reasonLabel(reason: string): string {
-  const head = reason.split(/[:(]/)[0].trim().toLowerCase().replace(/[^a-z0-9_ ]/g, '');
+  const head = reason
+    .split(/[:(]/)[0]
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9_ ]/g, '');
   return head.slice(0, 40) || 'other';
 }

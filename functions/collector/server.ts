@@ -133,7 +133,8 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
     logger: false,
     bodyLimit: maxBody,
     // Trust exactly N proxy hops (Cloud Run's front end, the load balancer) when reading X-Forwarded-For.
-    trustProxy: config.server.trustProxyHops > 0 ? (_addr: string, hop: number) => hop < config.server.trustProxyHops : false,
+    trustProxy:
+      config.server.trustProxyHops > 0 ? (_addr: string, hop: number) => hop < config.server.trustProxyHops : false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
@@ -187,7 +188,14 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
       metrics.rejectedRequests.inc({ code: 'bad_request' });
       return reply.code(err.statusCode).send(errorBody('bad_request', err.message));
     }
-    logger.error({ err, requestId: req.id, ...traceFields(req.headers['x-cloud-trace-context'] as string | undefined, config.bus.projectId) }, 'request failed');
+    logger.error(
+      {
+        err,
+        requestId: req.id,
+        ...traceFields(req.headers['x-cloud-trace-context'] as string | undefined, config.bus.projectId),
+      },
+      'request failed',
+    );
     metrics.rejectedRequests.inc({ code: 'internal' });
     return reply.code(500).send(errorBody('internal', 'internal error; the request was not accepted, retry it'));
   });
@@ -220,7 +228,9 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
     };
     reply.header(
       'Set-Cookie',
-      result.cookie === 'delete' ? buildIdCookie('', { ...opts, maxAgeDays: 0 }) : buildIdCookie(result.cookie.value, opts),
+      result.cookie === 'delete'
+        ? buildIdCookie('', { ...opts, maxAgeDays: 0 })
+        : buildIdCookie(result.cookie.value, opts),
     );
   }
 
@@ -278,7 +288,11 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
       limits: { eventBytes: config.limits.eventBytes },
     });
     if (!writeKey) {
-      throw new BadRequestError('missing write key: send it as the Basic auth user or as "writeKey" in the body', 401, 'unauthorized');
+      throw new BadRequestError(
+        'missing write key: send it as the Basic auth user or as "writeKey" in the body',
+        401,
+        'unauthorized',
+      );
     }
     if (!config.auth.writeKeys.includes(writeKey)) {
       throw new BadRequestError('unknown write key', 401, 'unauthorized');
@@ -307,14 +321,27 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
   const ga4Handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const size = (req.body as Buffer | undefined)?.length ?? 0;
     if (size > config.limits.ga4BodyBytes) {
-      throw new BadRequestError(`GA4 body is ${size} bytes; the limit is ${config.limits.ga4BodyBytes}`, 413, 'payload_too_large');
+      throw new BadRequestError(
+        `GA4 body is ${size} bytes; the limit is ${config.limits.ga4BodyBytes}`,
+        413,
+        'payload_too_large',
+      );
     }
     const text = req.method === 'POST' ? decodeBody(req, config.limits.ga4BodyBytes) : null;
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
-    const parsed = parseGa4({ method: req.method === 'POST' ? 'POST' : 'GET', query, body: text, receivedAt: new Date() });
+    const parsed = parseGa4({
+      method: req.method === 'POST' ? 'POST' : 'GET',
+      query,
+      body: text,
+      receivedAt: new Date(),
+    });
     const allowed = config.auth.ga4MeasurementIds;
     if (allowed.length > 0 && !allowed.includes(parsed.measurementId)) {
-      throw new BadRequestError(`measurement id ${parsed.measurementId} is not configured on this collector`, 403, 'forbidden');
+      throw new BadRequestError(
+        `measurement id ${parsed.measurementId} is not configured on this collector`,
+        403,
+        'forbidden',
+      );
     }
     await accept(req, reply, parsed.events, 'ga4', parsed.measurementId, text);
     // Google's endpoint answers 204 with no body; gtag reads nothing from the response.

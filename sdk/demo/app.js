@@ -7,10 +7,42 @@
 (function () {
   var CURRENCY = 'EUR';
   var PRODUCTS = [
-    { id: 'mug-classic', sku: 'MUG-001', name: 'Classic Mug', price: 12.0, category: 'Mugs', icon: '☕', color: '#f4e1c1' },
-    { id: 'mug-espresso', sku: 'MUG-002', name: 'Espresso Cup', price: 9.5, category: 'Mugs', icon: '♨', color: '#d9e7f5' },
-    { id: 'beans-house', sku: 'BNS-101', name: 'House Beans 250 g', price: 8.9, category: 'Coffee', icon: '⁂', color: '#e6d5c9' },
-    { id: 'filter-v60', sku: 'BRW-210', name: 'Pour-over Dripper', price: 24.0, category: 'Brewing', icon: '▽', color: '#dcefe3' },
+    {
+      id: 'mug-classic',
+      sku: 'MUG-001',
+      name: 'Classic Mug',
+      price: 12.0,
+      category: 'Mugs',
+      icon: '☕',
+      color: '#f4e1c1',
+    },
+    {
+      id: 'mug-espresso',
+      sku: 'MUG-002',
+      name: 'Espresso Cup',
+      price: 9.5,
+      category: 'Mugs',
+      icon: '♨',
+      color: '#d9e7f5',
+    },
+    {
+      id: 'beans-house',
+      sku: 'BNS-101',
+      name: 'House Beans 250 g',
+      price: 8.9,
+      category: 'Coffee',
+      icon: '⁂',
+      color: '#e6d5c9',
+    },
+    {
+      id: 'filter-v60',
+      sku: 'BRW-210',
+      name: 'Pour-over Dripper',
+      price: 24.0,
+      category: 'Brewing',
+      icon: '▽',
+      color: '#dcefe3',
+    },
   ];
   var ALL_DENIED = { analytics: false, ads: false, ad_user_data: false, ad_personalization: false };
   var ALL_GRANTED = { analytics: true, ads: true, ad_user_data: true, ad_personalization: true };
@@ -26,11 +58,17 @@
     }
   }
   function write(key, value) {
-    try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* storage blocked: state lives for this page */ }
+    try {
+      localStorage.setItem(key, JSON.stringify(value));
+    } catch (e) {
+      /* storage blocked: state lives for this page */
+    }
   }
 
   function product(id) {
-    return PRODUCTS.filter(function (p) { return p.id === id; })[0];
+    return PRODUCTS.filter(function (p) {
+      return p.id === id;
+    })[0];
   }
   function money(n) {
     return new Intl.NumberFormat('en-IE', { style: 'currency', currency: CURRENCY }).format(n);
@@ -40,10 +78,14 @@
   }
 
   // ---- cart (the shop's state)
-  function cart() { return read('demo_cart', []); }
+  function cart() {
+    return read('demo_cart', []);
+  }
   function saveCart(items) {
     write('demo_cart', items);
-    document.getElementById('cart-count').textContent = items.reduce(function (n, i) { return n + i.quantity; }, 0);
+    document.getElementById('cart-count').textContent = items.reduce(function (n, i) {
+      return n + i.quantity;
+    }, 0);
   }
   function cartLines() {
     return cart().map(function (i) {
@@ -52,7 +94,11 @@
     });
   }
   function cartValue(lines) {
-    return round2(lines.reduce(function (s, l) { return s + l.price * l.quantity; }, 0));
+    return round2(
+      lines.reduce(function (s, l) {
+        return s + l.price * l.quantity;
+      }, 0),
+    );
   }
 
   // ---- tiny DOM helpers (textContent only)
@@ -64,12 +110,16 @@
       else if (k === 'style') node.setAttribute('style', attrs[k]);
       else node.setAttribute(k, attrs[k]);
     });
-    (children || []).forEach(function (c) { node.appendChild(c); });
+    (children || []).forEach(function (c) {
+      node.appendChild(c);
+    });
     return node;
   }
   function show(children) {
     view.textContent = '';
-    children.forEach(function (c) { view.appendChild(c); });
+    children.forEach(function (c) {
+      view.appendChild(c);
+    });
     window.scrollTo(0, 0);
   }
   function swatch(p) {
@@ -81,13 +131,17 @@
     tagpipe('page', 'Product List', { category: 'All' });
     show([
       el('h1', { text: 'Mugs, beans and brewing' }),
-      el('div', { class: 'grid' }, PRODUCTS.map(function (p) {
-        return el('a', { class: 'card', href: '#/product/' + p.id, 'data-product': p.id }, [
-          swatch(p),
-          el('div', { text: p.name }),
-          el('div', { class: 'price', text: money(p.price) }),
-        ]);
-      })),
+      el(
+        'div',
+        { class: 'grid' },
+        PRODUCTS.map(function (p) {
+          return el('a', { class: 'card', href: '#/product/' + p.id, 'data-product': p.id }, [
+            swatch(p),
+            el('div', { text: p.name }),
+            el('div', { class: 'price', text: money(p.price) }),
+          ]);
+        }),
+      ),
     ]);
   }
 
@@ -96,7 +150,12 @@
     if (!p) return notFound();
     tagpipe('page', 'Product', { product_id: p.id });
     tagpipe('track', 'Product Viewed', {
-      product_id: p.id, sku: p.sku, name: p.name, category: p.category, price: p.price, currency: CURRENCY,
+      product_id: p.id,
+      sku: p.sku,
+      name: p.name,
+      category: p.category,
+      price: p.price,
+      currency: CURRENCY,
     });
     var qty = el('input', { type: 'number', min: '1', max: '9', value: '1', id: 'qty', style: 'width:80px' });
     show([
@@ -107,18 +166,30 @@
           el('p', { class: 'price', text: money(p.price) }),
           el('p', { class: 'muted', text: p.category }),
           el('label', { text: 'Quantity ' }, [qty]),
-          el('button', { id: 'add-to-cart', onclick: function () {
-            var quantity = Math.max(1, Math.min(9, parseInt(qty.value, 10) || 1));
-            var items = cart();
-            var line = items.filter(function (i) { return i.id === p.id; })[0];
-            if (line) line.quantity += quantity; else items.push({ id: p.id, quantity: quantity });
-            saveCart(items);
-            tagpipe('track', 'Product Added', {
-              product_id: p.id, sku: p.sku, name: p.name, category: p.category, price: p.price,
-              quantity: quantity, currency: CURRENCY,
-            });
-            location.hash = '#/cart';
-          }, text: 'Add to cart' }),
+          el('button', {
+            id: 'add-to-cart',
+            onclick: function () {
+              var quantity = Math.max(1, Math.min(9, parseInt(qty.value, 10) || 1));
+              var items = cart();
+              var line = items.filter(function (i) {
+                return i.id === p.id;
+              })[0];
+              if (line) line.quantity += quantity;
+              else items.push({ id: p.id, quantity: quantity });
+              saveCart(items);
+              tagpipe('track', 'Product Added', {
+                product_id: p.id,
+                sku: p.sku,
+                name: p.name,
+                category: p.category,
+                price: p.price,
+                quantity: quantity,
+                currency: CURRENCY,
+              });
+              location.hash = '#/cart';
+            },
+            text: 'Add to cart',
+          }),
         ]),
       ]),
     ]);
@@ -128,29 +199,56 @@
     tagpipe('page', 'Cart');
     var lines = cartLines();
     if (!lines.length) {
-      return show([el('h1', { text: 'Your cart' }), el('p', { class: 'notice' }, [
-        document.createTextNode('Your cart is empty. '), el('a', { href: '#/', text: 'Browse the shop' }),
-      ])]);
+      return show([
+        el('h1', { text: 'Your cart' }),
+        el('p', { class: 'notice' }, [
+          document.createTextNode('Your cart is empty. '),
+          el('a', { href: '#/', text: 'Browse the shop' }),
+        ]),
+      ]);
     }
     show([
       el('h1', { text: 'Your cart' }),
-      el('table', {}, [
-        el('tr', {}, ['Product', 'Qty', 'Price'].map(function (h) { return el('th', { text: h }); })),
-      ].concat(lines.map(function (l) {
-        return el('tr', {}, [el('td', { text: l.name }), el('td', { text: String(l.quantity) }), el('td', { text: money(l.price * l.quantity) })]);
-      }))),
+      el(
+        'table',
+        {},
+        [
+          el(
+            'tr',
+            {},
+            ['Product', 'Qty', 'Price'].map(function (h) {
+              return el('th', { text: h });
+            }),
+          ),
+        ].concat(
+          lines.map(function (l) {
+            return el('tr', {}, [
+              el('td', { text: l.name }),
+              el('td', { text: String(l.quantity) }),
+              el('td', { text: money(l.price * l.quantity) }),
+            ]);
+          }),
+        ),
+      ),
       el('p', { class: 'total', text: 'Total ' + money(cartValue(lines)) }),
-      el('button', { id: 'checkout', onclick: function () {
-        tagpipe('track', 'Checkout Started', { value: cartValue(lines), currency: CURRENCY, products: lines });
-        location.hash = '#/checkout';
-      }, text: 'Checkout' }),
+      el('button', {
+        id: 'checkout',
+        onclick: function () {
+          tagpipe('track', 'Checkout Started', { value: cartValue(lines), currency: CURRENCY, products: lines });
+          location.hash = '#/checkout';
+        },
+        text: 'Checkout',
+      }),
     ]);
   }
 
   function checkoutView() {
     tagpipe('page', 'Checkout');
     var lines = cartLines();
-    if (!lines.length) { location.hash = '#/cart'; return; }
+    if (!lines.length) {
+      location.hash = '#/cart';
+      return;
+    }
     var email = el('input', { type: 'email', id: 'email', value: 'jane.doe@example.com', required: 'required' });
     var form = el('form', { class: 'form' }, [
       el('h1', { text: 'Checkout' }),
@@ -166,7 +264,11 @@
       // the collector hashes the email into identifiers.email_sha256 (what ad platforms are sent)
       tagpipe('identify', null, { email: email.value });
       var eventId = tagpipe('track', 'Order Completed', {
-        order_id: orderId, value: value, revenue: value, currency: CURRENCY, products: lines,
+        order_id: orderId,
+        value: value,
+        revenue: value,
+        currency: CURRENCY,
+        products: lines,
       });
       saveCart([]);
       // SPA navigation keeps the page (and the SDK's batch) alive; flush so the purchase leaves right away
@@ -182,13 +284,20 @@
     var last = read('demo_last_order', null);
     show([
       el('h1', { text: 'Thank you!' }),
-      el('div', { class: 'notice' }, last ? [
-        el('p', { text: 'Order ' + last.orderId + ' · ' + money(last.value) }),
-        el('p', { class: 'muted' }, [
-          document.createTextNode('Purchase event_id '), el('code', { id: 'event-id', text: String(last.eventId) }),
-          document.createTextNode(' — a Meta pixel would send the same value as eventID so the two deduplicate.'),
-        ]),
-      ] : [el('p', { text: 'No recent order.' })]),
+      el(
+        'div',
+        { class: 'notice' },
+        last
+          ? [
+              el('p', { text: 'Order ' + last.orderId + ' · ' + money(last.value) }),
+              el('p', { class: 'muted' }, [
+                document.createTextNode('Purchase event_id '),
+                el('code', { id: 'event-id', text: String(last.eventId) }),
+                document.createTextNode(' — a Meta pixel would send the same value as eventID so the two deduplicate.'),
+              ]),
+            ]
+          : [el('p', { text: 'No recent order.' })],
+      ),
       el('p', {}, [el('a', { href: '/debug', target: '_blank', text: 'See it in the live debug view ↗' })]),
     ]);
   }
@@ -215,9 +324,15 @@
     tagpipe('consent', state);
     banner.hidden = true;
   }
-  document.getElementById('consent-accept').addEventListener('click', function () { choose(ALL_GRANTED); });
-  document.getElementById('consent-deny').addEventListener('click', function () { choose(ALL_DENIED); });
-  document.getElementById('privacy').addEventListener('click', function () { banner.hidden = false; });
+  document.getElementById('consent-accept').addEventListener('click', function () {
+    choose(ALL_GRANTED);
+  });
+  document.getElementById('consent-deny').addEventListener('click', function () {
+    choose(ALL_DENIED);
+  });
+  document.getElementById('privacy').addEventListener('click', function () {
+    banner.hidden = false;
+  });
 
   var stored = read('demo_consent', null);
   tagpipe('consent', stored || ALL_DENIED);

@@ -93,7 +93,12 @@ export function registerCollect(program: Command): void {
       });
       await app.listen({ host: config.server.host, port: config.server.port });
       logger.info(
-        { port: config.server.port, bus: config.bus.kind, topics: config.bus.topics, devDefaults: config.meta.devDefaults },
+        {
+          port: config.server.port,
+          bus: config.bus.kind,
+          topics: config.bus.topics,
+          devDefaults: config.meta.devDefaults,
+        },
         'collector listening',
       );
       installShutdown(
@@ -140,7 +145,12 @@ export async function runDoctor(config: Config): Promise<Check[]> {
     checks.push(
       fs.existsSync(dbt)
         ? { name: 'dbt', ok: true, detail: dbt }
-        : { name: 'dbt', ok: false, detail: 'the dbt venv is missing', fix: 'run ./run setup (creates .venv from requirements.txt)' },
+        : {
+            name: 'dbt',
+            ok: false,
+            detail: 'the dbt venv is missing',
+            fix: 'run ./run setup (creates .venv from requirements.txt)',
+          },
     );
   }
   const logger = createLogger({ level: 'silent' });
@@ -151,7 +161,11 @@ export async function runDoctor(config: Config): Promise<Check[]> {
       name: 'bus',
       ok: health.ok,
       detail: `${bus.kind}: ${health.ok ? 'reachable' : (health.detail ?? 'unavailable')}${health.spooled ? `, ${health.spooled} spooled` : ''}`,
-      fix: health.ok ? undefined : config.bus.kind === 'pubsub' ? 'check GOOGLE_CLOUD_PROJECT, credentials and that the topics exist (terraform apply creates them)' : undefined,
+      fix: health.ok
+        ? undefined
+        : config.bus.kind === 'pubsub'
+          ? 'check GOOGLE_CLOUD_PROJECT, credentials and that the topics exist (terraform apply creates them)'
+          : undefined,
     });
     await bus.close();
   } catch (err) {
@@ -159,7 +173,10 @@ export async function runDoctor(config: Config): Promise<Check[]> {
       name: 'bus',
       ok: false,
       detail: (err as Error).message,
-      fix: config.bus.kind === 'pubsub' ? 'check GOOGLE_CLOUD_PROJECT and credentials (gcloud auth application-default login)' : 'check the data dir',
+      fix:
+        config.bus.kind === 'pubsub'
+          ? 'check GOOGLE_CLOUD_PROJECT and credentials (gcloud auth application-default login)'
+          : 'check the data dir',
     });
   }
   return checks;
@@ -177,7 +194,9 @@ export function registerDoctor(program: Command): void {
       if (flags.printConfig) process.stdout.write(JSON.stringify(redactConfig(config), null, 2) + '\n');
       const checks = await runDoctor(config);
       for (const c of checks) {
-        process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.name.padEnd(10)} ${c.detail}\n${c.fix ? `    fix: ${c.fix}\n` : ''}`);
+        process.stdout.write(
+          `${c.ok ? '✓' : '✗'} ${c.name.padEnd(10)} ${c.detail}\n${c.fix ? `    fix: ${c.fix}\n` : ''}`,
+        );
       }
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });

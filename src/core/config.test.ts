@@ -22,8 +22,12 @@ describe('parseConfig', () => {
     fs.writeFileSync(file, 'server:\n  port: 9000\nauth:\n  writeKeys: [abc]\n');
     expect(parseConfig({}, { file, cwd: tmp }).server.port).toBe(9000);
     expect(parseConfig({ PORT: '9100' }, { file, cwd: tmp }).server.port).toBe(9100);
-    expect(() => parseConfig({ PORT: 'eighty' }, { file, cwd: tmp })).toThrow(/server\.port: expected number \(from PORT\)/);
-    expect(() => parseConfig({ TAGPIPE_IP_POLICY: 'blur' }, { cwd: tmp })).toThrow(/ip\.policy: expected one of "truncate", "full", "drop"/);
+    expect(() => parseConfig({ PORT: 'eighty' }, { file, cwd: tmp })).toThrow(
+      /server\.port: expected number \(from PORT\)/,
+    );
+    expect(() => parseConfig({ TAGPIPE_IP_POLICY: 'blur' }, { cwd: tmp })).toThrow(
+      /ip\.policy: expected one of "truncate", "full", "drop"/,
+    );
   });
 
   it('requires a project in gcp mode, and write keys for the collector only', () => {
@@ -31,11 +35,19 @@ describe('parseConfig', () => {
     const syncJob = parseConfig({ TAGPIPE_MODE: 'gcp', GOOGLE_CLOUD_PROJECT: 'p' }, { cwd: tmp });
     expect(syncJob.auth.writeKeys).toEqual([]);
     expect(() => requireCollectorAuth(syncJob)).toThrow(/auth\.writeKeys: expected at least one Segment write key/);
-    expect(() => parseConfig({ TAGPIPE_MODE: 'gcp', TAGPIPE_WRITE_KEYS: 'k1', TAGPIPE_CORS_ORIGINS: 'https://a.example' }, { cwd: tmp })).toThrow(
-      /bus\.projectId/,
-    );
+    expect(() =>
+      parseConfig(
+        { TAGPIPE_MODE: 'gcp', TAGPIPE_WRITE_KEYS: 'k1', TAGPIPE_CORS_ORIGINS: 'https://a.example' },
+        { cwd: tmp },
+      ),
+    ).toThrow(/bus\.projectId/);
     const cfg = parseConfig(
-      { TAGPIPE_MODE: 'gcp', TAGPIPE_WRITE_KEYS: 'k1,k2', GOOGLE_CLOUD_PROJECT: 'p', TAGPIPE_CORS_ORIGINS: 'https://a.example' },
+      {
+        TAGPIPE_MODE: 'gcp',
+        TAGPIPE_WRITE_KEYS: 'k1,k2',
+        GOOGLE_CLOUD_PROJECT: 'p',
+        TAGPIPE_CORS_ORIGINS: 'https://a.example',
+      },
       { cwd: tmp },
     );
     expect(cfg.bus.kind).toBe('pubsub');

@@ -27,7 +27,10 @@ const csv = z.preprocess(
       : v,
   z.array(z.string()),
 );
-const bool = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+const bool = z.preprocess(
+  (v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v),
+  z.boolean(),
+);
 
 export const configSchema = z.object({
   /** local: embedded bus + DuckDB; gcp: Pub/Sub + BigQuery. */
@@ -54,15 +57,30 @@ export const configSchema = z.object({
   limits: z
     .object({
       /** Segment's documented limits: 32 KB per event, 500 KB per batch. */
-      eventBytes: z.coerce.number().int().positive().default(32 * 1024),
-      batchBytes: z.coerce.number().int().positive().default(500 * 1024),
+      eventBytes: z.coerce
+        .number()
+        .int()
+        .positive()
+        .default(32 * 1024),
+      batchBytes: z.coerce
+        .number()
+        .int()
+        .positive()
+        .default(500 * 1024),
       /** GA4 hits are small; a /g/collect body over this is refused. */
-      ga4BodyBytes: z.coerce.number().int().positive().default(64 * 1024),
+      ga4BodyBytes: z.coerce
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024),
     })
     .prefault({}),
   cookie: z
     .object({
-      name: z.string().regex(/^[A-Za-z0-9_-]+$/).default('tp_id'),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('tp_id'),
       /** Registrable domain for the first-party id cookie, e.g. example.com. Unset = host-only. */
       domain: z.string().nullish(),
       /** Chrome caps cookie lifetime at 400 days. */
@@ -294,7 +312,11 @@ export function parseConfig(env: Record<string, string | undefined>, options: Pa
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const dotted = issue.path.join('.');
-      const where = fromEnv.has(dotted) ? ` (from ${fromEnv.get(dotted)})` : resolvedFile ? ` (in ${resolvedFile})` : '';
+      const where = fromEnv.has(dotted)
+        ? ` (from ${fromEnv.get(dotted)})`
+        : resolvedFile
+          ? ` (in ${resolvedFile})`
+          : '';
       return `  ${dotted || '(root)'}: ${describeExpected(issue)}${where}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`, parsed.error.issues[0]?.path.join('.'));

@@ -95,10 +95,7 @@ export const contextSchema = z.object({
   library: z.object({ name: optStr, version: optStr }).partial().optional(),
   screen: z.object({ width: z.number().nullish(), height: z.number().nullish() }).partial().optional(),
   /** GA4 session fields (sid, sct, seg) and other protocol extras that models read. */
-  session: z
-    .object({ id: optStr, number: z.number().nullish(), engaged: z.boolean().nullish() })
-    .partial()
-    .optional(),
+  session: z.object({ id: optStr, number: z.number().nullish(), engaged: z.boolean().nullish() }).partial().optional(),
   /** Group id for `group` calls, previous id for `alias` calls. */
   group_id: optStr,
   previous_id: optStr,

@@ -61,12 +61,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       demoRoutes(app, { writeKey: config.auth.writeKeys[0] });
       debugRoutes(app, { hub, token: config.debug.token ?? null, mode: config.mode });
       app.get('/', async (_req, reply) =>
-        reply.type('text/html').send(
-          `<!doctype html><meta charset="utf-8"><title>tagpipe</title><h1>tagpipe collector</h1><ul>` +
-            `<li><a href="/demo">/demo</a> demo shop</li><li><a href="/debug">/debug</a> live debug view</li>` +
-            `<li><a href="/sdk.js">/sdk.js</a> browser SDK</li><li><a href="/metrics">/metrics</a></li>` +
-            `<li><a href="/healthz">/healthz</a></li></ul>`,
-        ),
+        reply
+          .type('text/html')
+          .send(
+            `<!doctype html><meta charset="utf-8"><title>tagpipe</title><h1>tagpipe collector</h1><ul>` +
+              `<li><a href="/demo">/demo</a> demo shop</li><li><a href="/debug">/debug</a> live debug view</li>` +
+              `<li><a href="/sdk.js">/sdk.js</a> browser SDK</li><li><a href="/metrics">/metrics</a></li>` +
+              `<li><a href="/healthz">/healthz</a></li></ul>`,
+          ),
       );
     },
   });
@@ -89,7 +91,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           for (const outcome of await engine.runDue()) {
             const run = outcome.result?.run;
             syncLogger.info(
-              { sync: outcome.sync, status: run?.status ?? 'error', dryRun: outcome.dryRun, error: outcome.error?.message },
+              {
+                sync: outcome.sync,
+                status: run?.status ?? 'error',
+                dryRun: outcome.dryRun,
+                error: outcome.error?.message,
+              },
               'sync run finished',
             );
           }

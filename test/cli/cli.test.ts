@@ -9,7 +9,12 @@ import { tempDir } from '../helpers/stack';
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'tagpipe.js');
 
 function tagpipe(args: string[], env: Record<string, string> = {}, cwd = tempDir()) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -21,7 +26,9 @@ test('a bad setting exits 2 and names the field, what is expected and where it c
 
 test('doctor checks the local set-up and prints the config without secrets', () => {
   const dataDir = tempDir();
-  const r = tagpipe(['doctor', '--data-dir', dataDir, '--print-config'], { TAGPIPE_DEBUG_TOKEN: 'debug-token-secret-value' });
+  const r = tagpipe(['doctor', '--data-dir', dataDir, '--print-config'], {
+    TAGPIPE_DEBUG_TOKEN: 'debug-token-secret-value',
+  });
   expect(r.out).toMatch(/✓ config\s+no config file \(local defaults\); mode local, bus embedded, warehouse duckdb/);
   expect(r.out).toMatch(new RegExp(`✓ data dir\\s+${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is writable`));
   expect(r.out).toMatch(/✓ bus\s+embedded: reachable/);
@@ -33,5 +40,6 @@ test('doctor checks the local set-up and prints the config without secrets', () 
 test('--help lists every command', () => {
   const r = tagpipe(['--help']);
   expect(r.code).toBe(0);
-  for (const cmd of ['start', 'collect', 'doctor', 'models', 'warehouse', 'sync']) expect(r.out).toMatch(new RegExp(`\\n\\s+${cmd}\\b`));
+  for (const cmd of ['start', 'collect', 'doctor', 'models', 'warehouse', 'sync'])
+    expect(r.out).toMatch(new RegExp(`\\n\\s+${cmd}\\b`));
 });

@@ -65,23 +65,36 @@ describe('Segment API', () => {
     const skew = Date.parse(row.data.received_at) - Date.parse(row.data.timestamp);
     expect(skew).toBeGreaterThan(4000);
     expect(skew).toBeLessThan(7000);
-    expect(row.attributes).toMatchObject({ event_id: 'seg-1', type: 'track', event: 'Order Completed', consent_ads: 'true' });
+    expect(row.attributes).toMatchObject({
+      event_id: 'seg-1',
+      type: 'track',
+      event: 'Order Completed',
+      consent_ads: 'true',
+    });
   });
 
   it('takes the write key from the body, and refuses missing or unknown keys with 401', async () => {
-    const ok = await post('/v1/identify', JSON.stringify({ writeKey: 'dev', userId: 'u-1', messageId: 'seg-2', traits: { plan: 'pro' } }), {
-      authorization: '',
-    });
+    const ok = await post(
+      '/v1/identify',
+      JSON.stringify({ writeKey: 'dev', userId: 'u-1', messageId: 'seg-2', traits: { plan: 'pro' } }),
+      {
+        authorization: '',
+      },
+    );
     expect(ok.status).toBe(200);
     const missing = await post('/v1/track', JSON.stringify({ event: 'x', anonymousId: 'a' }), { authorization: '' });
     expect(missing.status).toBe(401);
     expect(missing.json.error.message).toMatch(/write key/);
-    const wrong = await post('/v1/track', JSON.stringify({ event: 'x', anonymousId: 'a' }), { authorization: basic('nope') });
+    const wrong = await post('/v1/track', JSON.stringify({ event: 'x', anonymousId: 'a' }), {
+      authorization: basic('nope'),
+    });
     expect(wrong.status).toBe(401);
   });
 
   it('accepts gzip bodies and analytics.js short paths with text/plain', async () => {
-    const body = zlib.gzipSync(JSON.stringify({ batch: [{ type: 'page', name: 'Home', messageId: 'seg-gz', anonymousId: 'a-2' }] }));
+    const body = zlib.gzipSync(
+      JSON.stringify({ batch: [{ type: 'page', name: 'Home', messageId: 'seg-gz', anonymousId: 'a-2' }] }),
+    );
     const res = await post('/v1/b', body, { 'content-encoding': 'gzip', 'content-type': 'text/plain' });
     expect(res.status).toBe(200);
     expect((await landed('seg-gz'))[0].data.type).toBe('page');
@@ -95,14 +108,40 @@ describe('bad input', () => {
       ['/v1/track', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), {}, 400, /UTF-8/],
       ['/v1/track', '', {}, 400, /empty/],
       ['/v1/track', '[1,2,3]', {}, 400, /object/i],
-      ['/v1/track', JSON.stringify({ event: 'big', anonymousId: 'a', properties: { blob: 'x'.repeat(40_000) } }), {}, 413, /32 KB/],
-      ['/v1/batch', JSON.stringify({ batch: Array.from({ length: 3000 }, (_, i) => ({ type: 'track', event: 'e'.repeat(200), messageId: `m${i}` })) }), {}, 413, /500 KB|limit/],
+      [
+        '/v1/track',
+        JSON.stringify({ event: 'big', anonymousId: 'a', properties: { blob: 'x'.repeat(40_000) } }),
+        {},
+        413,
+        /32 KB/,
+      ],
+      [
+        '/v1/batch',
+        JSON.stringify({
+          batch: Array.from({ length: 3000 }, (_, i) => ({
+            type: 'track',
+            event: 'e'.repeat(200),
+            messageId: `m${i}`,
+          })),
+        }),
+        {},
+        413,
+        /500 KB|limit/,
+      ],
       ['/v1/batch', JSON.stringify({ batch: 'nope' }), {}, 400, /batch/],
       ['/v1/nope', '{}', {}, 404, /unknown Segment call/],
       ['/v1/track', Buffer.from('not gzip'), { 'content-encoding': 'gzip' }, 400, /gzip/],
     ];
     const valid = Array.from({ length: 20 }, (_, i) =>
-      post('/v1/track', JSON.stringify({ messageId: `ok-${i}`, anonymousId: 'a', event: 'Still Fine', context: { consent: { analytics: true, ads: false, ad_user_data: false, ad_personalization: false } } })),
+      post(
+        '/v1/track',
+        JSON.stringify({
+          messageId: `ok-${i}`,
+          anonymousId: 'a',
+          event: 'Still Fine',
+          context: { consent: { analytics: true, ads: false, ad_user_data: false, ad_personalization: false } },
+        }),
+      ),
     );
     const results = await Promise.all(bad.map(([path, body, headers]) => post(path, body, headers)));
     results.forEach((res, i) => {
@@ -120,7 +159,8 @@ describe('bad input', () => {
   });
 
   it('quarantines bad items of a batch with their reasons and lands the rest', async () => {
-    const hostile = '{"type":"track","event":"Hostile","messageId":"b-3","anonymousId":"a","properties":{"__proto__":{"admin":true}}}';
+    const hostile =
+      '{"type":"track","event":"Hostile","messageId":"b-3","anonymousId":"a","properties":{"__proto__":{"admin":true}}}';
     const body = `{"writeKey":"dev","batch":[
       {"type":"track","event":"Good","messageId":"b-1","anonymousId":"a"},
       {"type":"track","messageId":"b-2","anonymousId":"a"},
@@ -134,7 +174,9 @@ describe('bad input', () => {
     expect(res.json).toMatchObject({ success: true, accepted: 1, quarantined: 5 });
     await stack.drain();
     const invalid = await readRaw(stack.dataDir, 'events_invalid');
-    const reasons = new Map(invalid.map((r) => [r.data.event_id ?? JSON.stringify(r.data.raw), r.data.reason as string]));
+    const reasons = new Map(
+      invalid.map((r) => [r.data.event_id ?? JSON.stringify(r.data.raw), r.data.reason as string]),
+    );
     expect(reasons.get('b-2')).toMatch(/event/);
     expect(reasons.get('b-3')).toMatch(/__proto__/);
     expect(reasons.get('b-4')).toMatch(/type/);
@@ -154,12 +196,19 @@ describe('bad input', () => {
   });
 
   it('takes a huge batch of small events within the limits', async () => {
-    const batch = Array.from({ length: 2500 }, (_, i) => ({ type: 'track', event: 'Tick', messageId: `huge-${i}`, anonymousId: `a${i % 10}` }));
+    const batch = Array.from({ length: 2500 }, (_, i) => ({
+      type: 'track',
+      event: 'Tick',
+      messageId: `huge-${i}`,
+      anonymousId: `a${i % 10}`,
+    }));
     const res = await post('/v1/batch', JSON.stringify({ batch }));
     expect(res.status).toBe(200);
     expect(res.json.accepted).toBe(2500);
     await stack.drain();
-    const ids = new Set((await readRaw(stack.dataDir)).map((r) => r.data.event_id as string).filter((id) => id.startsWith('huge-')));
+    const ids = new Set(
+      (await readRaw(stack.dataDir)).map((r) => r.data.event_id as string).filter((id) => id.startsWith('huge-')),
+    );
     expect(ids.size).toBe(2500);
   });
 });
@@ -169,7 +218,12 @@ describe('GA4, pixel, first-party id and consent', () => {
     `/g/collect?v=2&tid=G-TEST123&cid=111.222&sid=1700000001&sct=3&seg=1&_p=99&dl=${encodeURIComponent('https://shop.example.com/p?gclid=Cj0KCQ&fbclid=AbC123&utm_source=news')}&dt=Shoes&${extra}`;
 
   it('sets the HttpOnly first-party cookie with analytics consent and prefers it on later hits', async () => {
-    const first = await fetch(stack.url + hit('en=page_view&_s=1&gcs=G111'), { headers: { 'user-agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36' } });
+    const first = await fetch(stack.url + hit('en=page_view&_s=1&gcs=G111'), {
+      headers: {
+        'user-agent':
+          'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+      },
+    });
     expect(first.status).toBe(204);
     const setCookie = first.headers.get('set-cookie') ?? '';
     expect(setCookie).toMatch(/^tp_id=[\w-]{16,};/);
@@ -181,7 +235,9 @@ describe('GA4, pixel, first-party id and consent', () => {
     const second = await fetch(stack.url + hit('en=view_item&_s=2&gcs=G111'), { headers: { cookie: `tp_id=${id}` } });
     expect(second.status).toBe(204);
     await stack.drain();
-    const rows = (await readRaw(stack.dataDir)).filter((r) => r.data.source.protocol === 'ga4' && r.data.consent.analytics);
+    const rows = (await readRaw(stack.dataDir)).filter(
+      (r) => r.data.source.protocol === 'ga4' && r.data.consent.analytics,
+    );
     const viewItem = rows.find((r) => r.data.event === 'view_item')!;
     expect(viewItem.data.anonymous_id).toBe(id);
     expect(viewItem.data.context.click_ids.gclid).toBe('Cj0KCQ');
@@ -191,7 +247,9 @@ describe('GA4, pixel, first-party id and consent', () => {
   });
 
   it('denied analytics: counts the hit but sets no cookie and keeps no identifiers or IP', async () => {
-    const res = await fetch(stack.url + hit('en=page_view&_s=7&gcs=G100&ep.marker=denied-1'), { headers: { cookie: 'tp_id=previous-id-1234567890' } });
+    const res = await fetch(stack.url + hit('en=page_view&_s=7&gcs=G100&ep.marker=denied-1'), {
+      headers: { cookie: 'tp_id=previous-id-1234567890' },
+    });
     expect(res.status).toBe(204);
     // An existing id cookie is deleted when consent is withdrawn.
     expect(res.headers.get('set-cookie') ?? '').toMatch(/Max-Age=0/);
@@ -205,11 +263,14 @@ describe('GA4, pixel, first-party id and consent', () => {
   });
 
   it('handles several events in one GA4 POST body', async () => {
-    const res = await fetch(stack.url + '/g/collect?v=2&tid=G-TEST123&cid=5.6&sid=42&_p=7&gcs=G111&dl=https%3A%2F%2Fa.example%2F', {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain;charset=UTF-8' },
-      body: 'en=add_to_cart&_s=3&cu=EUR&epn.value=30&pr1=idSKU1~nmShoe~pr15~qt2\r\nen=begin_checkout&_s=4&epn.value=30',
-    });
+    const res = await fetch(
+      stack.url + '/g/collect?v=2&tid=G-TEST123&cid=5.6&sid=42&_p=7&gcs=G111&dl=https%3A%2F%2Fa.example%2F',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        body: 'en=add_to_cart&_s=3&cu=EUR&epn.value=30&pr1=idSKU1~nmShoe~pr15~qt2\r\nen=begin_checkout&_s=4&epn.value=30',
+      },
+    );
     expect(res.status).toBe(204);
     await stack.drain();
     const rows = (await readRaw(stack.dataDir)).filter((r) => r.data.context.session?.id === '42');
@@ -238,7 +299,11 @@ describe('GA4, pixel, first-party id and consent', () => {
   it('answers CORS preflights for allowed origins with credentials', async () => {
     const res = await fetch(stack.url + '/v1/batch', {
       method: 'OPTIONS',
-      headers: { origin: 'https://www.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      headers: {
+        origin: 'https://www.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('https://www.example.com');

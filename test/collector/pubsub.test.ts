@@ -24,7 +24,11 @@ async function createTopology(): Promise<void> {
   }
 }
 
-async function pullAll(subscription: string, expected: number, timeoutMs = 30_000): Promise<Array<{ data: any; attributes: Record<string, string> }>> {
+async function pullAll(
+  subscription: string,
+  expected: number,
+  timeoutMs = 30_000,
+): Promise<Array<{ data: any; attributes: Record<string, string> }>> {
   const out: Array<{ data: any; attributes: Record<string, string> }> = [];
   const sub = client.subscription(subscription);
   const deadline = Date.now() + timeoutMs;
@@ -101,14 +105,23 @@ test('publishes canonical events with filterable attributes, and invalid input t
       headers: auth,
       body: JSON.stringify({
         batch: [
-          { type: 'track', event: 'Order Completed', messageId: 'ps-1', anonymousId: 'a', properties: { revenue: 10 }, context: { consent: { analytics: true, ads: true, ad_user_data: true, ad_personalization: false } } },
+          {
+            type: 'track',
+            event: 'Order Completed',
+            messageId: 'ps-1',
+            anonymousId: 'a',
+            properties: { revenue: 10 },
+            context: { consent: { analytics: true, ads: true, ad_user_data: true, ad_personalization: false } },
+          },
           { type: 'track', messageId: 'ps-bad', anonymousId: 'a' },
         ],
       }),
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ accepted: 1, quarantined: 1 });
-    const ga4 = await fetch(`${c.url}/g/collect?v=2&tid=G-PS12345&cid=1.2&sid=9&_p=1&_s=1&en=page_view&gcs=G101&dl=https%3A%2F%2Fa.example%2F`);
+    const ga4 = await fetch(
+      `${c.url}/g/collect?v=2&tid=G-PS12345&cid=1.2&sid=9&_p=1&_s=1&en=page_view&gcs=G101&dl=https%3A%2F%2Fa.example%2F`,
+    );
     expect(ga4.status).toBe(204);
     const events = await pullAll('events-pull', 2);
     const order = events.find((m) => m.data.event_id === 'ps-1')!;
@@ -122,7 +135,12 @@ test('publishes canonical events with filterable attributes, and invalid input t
       schema_version: '1',
     });
     const page = events.find((m) => m.data.source.protocol === 'ga4')!;
-    expect(page.attributes).toMatchObject({ type: 'page', consent_ads: 'false', consent_analytics: 'true', source_id: 'G-PS12345' });
+    expect(page.attributes).toMatchObject({
+      type: 'page',
+      consent_ads: 'false',
+      consent_analytics: 'true',
+      source_id: 'G-PS12345',
+    });
     const invalid = await pullAll('events-invalid-pull', 1);
     expect(invalid[0].data).toMatchObject({ event_id: 'ps-bad', reason: expect.stringMatching(/event/) });
     expect(invalid[0].attributes.event_id).toBe('ps-bad');

@@ -56,11 +56,22 @@ describe('Segment client → local stack → raw.events', () => {
     const stack = await startTestStack();
     const proxy = await flakyProxy(stack.url);
     try {
-      const analytics = new Analytics({ writeKey: 'dev', host: proxy.url, flushAt: 40, maxRetries: 10, httpRequestTimeout: 10_000 });
+      const analytics = new Analytics({
+        writeKey: 'dev',
+        host: proxy.url,
+        flushAt: 40,
+        maxRetries: 10,
+        httpRequestTimeout: 10_000,
+      });
       const sent = new Map<string, { ads: boolean; analytics: boolean }>();
       for (let i = 0; i < EVENTS; i++) {
         const messageId = `e2e-${i}`;
-        const consent = { analytics: i % 10 !== 0, ads: i % 3 === 0, ad_user_data: i % 3 === 0, ad_personalization: false };
+        const consent = {
+          analytics: i % 10 !== 0,
+          ads: i % 3 === 0,
+          ad_user_data: i % 3 === 0,
+          ad_personalization: false,
+        };
         sent.set(messageId, { ads: consent.ads, analytics: consent.analytics });
         analytics.track({
           messageId,

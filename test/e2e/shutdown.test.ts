@@ -10,11 +10,15 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 test('SIGTERM under load loses no acknowledged event', async () => {
   const dataDir = tempDir();
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tagpipe.js'), 'start', '--port', '0', '--data-dir', dataDir, '--no-models'], {
-    cwd: dataDir,
-    env: { ...process.env, TAGPIPE_LOG_FORMAT: 'json', TAGPIPE_LOG_LEVEL: 'warn', TAGPIPE_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'tagpipe.js'), 'start', '--port', '0', '--data-dir', dataDir, '--no-models'],
+    {
+      cwd: dataDir,
+      env: { ...process.env, TAGPIPE_LOG_FORMAT: 'json', TAGPIPE_LOG_LEVEL: 'warn', TAGPIPE_HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -36,12 +40,20 @@ test('SIGTERM under load loses no acknowledged event', async () => {
   let stop = false;
   const worker = async (w: number) => {
     for (let i = 0; !stop && i < 100_000; i++) {
-      const batch = Array.from({ length: 10 }, (_, j) => ({ type: 'track', event: 'Load', messageId: `w${w}-${i}-${j}`, anonymousId: `a${w}` }));
+      const batch = Array.from({ length: 10 }, (_, j) => ({
+        type: 'track',
+        event: 'Load',
+        messageId: `w${w}-${i}-${j}`,
+        anonymousId: `a${w}`,
+      }));
       sent += batch.length;
       try {
         const res = await fetch(`${url}/v1/batch`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from('dev:').toString('base64') },
+          headers: {
+            'content-type': 'application/json',
+            authorization: 'Basic ' + Buffer.from('dev:').toString('base64'),
+          },
           body: JSON.stringify({ batch }),
         });
         await res.text();

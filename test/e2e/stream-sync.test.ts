@@ -22,25 +22,31 @@ test('a purchase reaches a stream webhook within seconds, with consent honoured 
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   const secret = 'a-very-long-signing-secret';
-  const stack = await startTestStack({}, {
-    syncs: [
-      {
-        name: 'purchases_live',
-        source: 'conversions',
-        destination: 'webhook',
-        mode: 'append',
-        cadence: 'stream',
-        events: ['Order Completed'],
-        consent: ['ads'],
-        config: { endpoint, secret, allowPrivateNetworks: true, batchSize: 1 },
-      },
-    ],
-  });
+  const stack = await startTestStack(
+    {},
+    {
+      syncs: [
+        {
+          name: 'purchases_live',
+          source: 'conversions',
+          destination: 'webhook',
+          mode: 'append',
+          cadence: 'stream',
+          events: ['Order Completed'],
+          consent: ['ads'],
+          config: { endpoint, secret, allowPrivateNetworks: true, batchSize: 1 },
+        },
+      ],
+    },
+  );
   try {
     const send = (messageId: string, event: string, ads: boolean) =>
       fetch(`${stack.url}/v1/track`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from('dev:').toString('base64') },
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Basic ' + Buffer.from('dev:').toString('base64'),
+        },
         body: JSON.stringify({
           messageId,
           anonymousId: 'buyer-1',
@@ -64,7 +70,10 @@ test('a purchase reaches a stream webhook within seconds, with consent honoured 
     expect(text).not.toContain('view-1');
     // The signature covers the timestamp and the exact body.
     expect(headers['x-tagpipe-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
-    const expected = crypto.createHmac('sha256', secret).update(`${String(headers['x-tagpipe-timestamp'])}.${raw}`).digest('hex');
+    const expected = crypto
+      .createHmac('sha256', secret)
+      .update(`${String(headers['x-tagpipe-timestamp'])}.${raw}`)
+      .digest('hex');
     expect(headers['x-tagpipe-signature']).toBe(`sha256=${expected}`);
 
     const journeys = stack.hub.recent({});

@@ -15,7 +15,11 @@ export function tempDir(prefix = 'tagpipe-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export function testConfig(dataDir: string, env: Record<string, string> = {}, overrides: Record<string, unknown> = {}): Config {
+export function testConfig(
+  dataDir: string,
+  env: Record<string, string> = {},
+  overrides: Record<string, unknown> = {},
+): Config {
   return parseConfig(
     { TAGPIPE_DATA_DIR: dataDir, TAGPIPE_LOG_LEVEL: 'silent', ...env },
     { cwd: dataDir, overrides: { 'server.port': 0, 'server.host': '127.0.0.1', ...overrides } },
@@ -36,7 +40,15 @@ export async function startTestStack(
 export async function readRaw(
   dataDir: string,
   table: RawTable = 'events',
-): Promise<Array<{ subscription_name: string; message_id: string; publish_time: string; data: Record<string, any>; attributes: Record<string, string> }>> {
+): Promise<
+  Array<{
+    subscription_name: string;
+    message_id: string;
+    publish_time: string;
+    data: Record<string, any>;
+    attributes: Record<string, string>;
+  }>
+> {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
   try {
