@@ -23,7 +23,9 @@ async function main(): Promise<void> {
       fs.fsyncSync(log);
       if (call + 1 === hangAt) {
         fs.writeFileSync(path.join(dataDir, 'hung'), String(process.pid));
-        await new Promise(() => undefined);
+        // A hung request holds a socket that keeps the process alive; a bare pending promise would not, and the
+        // process could exit by itself before the parent's kill -9 once nothing else is in flight.
+        await new Promise(() => setInterval(() => undefined, 60_000));
       }
       return records.map(() => ({ status: 'ok' as const }));
     },
