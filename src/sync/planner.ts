@@ -257,14 +257,42 @@ export function planRowsSql(summary: Pick<PlanSummary, 'planTable'>): string {
 /** DuckDB's JSON text of a TIMESTAMP (`2026-03-01 10:00:00.123456`, UTC) or TIMESTAMPTZ (`…+00`). */
 const DUCKDB_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 
+const KEY_PREFIX = '{"_tp_key":"';
+
+/** Index of the quote closing the JSON string that starts at `open` (its opening quote), or -1. */
+function closingQuote(text: string, open: number): number {
+  let i = text.indexOf('"', open + 1);
+  while (i !== -1) {
+    let backslashes = 0;
+    for (let j = i - 1; text.charCodeAt(j) === 92; j--) backslashes++;
+    if (backslashes % 2 === 0) return i;
+    i = text.indexOf('"', i + 1);
+  }
+  return -1;
+}
+
 /**
  * A planned row's payload as the destination sees it: top-level timestamps in ISO-8601 UTC, as the warehouse
  * adapters return them (BigQuery's TO_JSON_STRING already writes ISO; DuckDB's to_json does not).
+ *
+ * The key is the first member of the JSON text (the source SELECT puts it first): it is cut off the text before
+ * parsing rather than deleted after, since deleting a property turns the object into a slow dictionary for every
+ * later read (the destination's transform, its JSON.stringify).
  */
 export function parsePayload(text: string): { key: string; row: Record<string, unknown> } {
-  const row = JSON.parse(text) as Record<string, unknown>;
-  const key = String(row._tp_key);
-  for (const [name, value] of Object.entries(row)) {
+  let key: string;
+  let row: Record<string, unknown>;
+  const end = text.startsWith(KEY_PREFIX) ? closingQuote(text, KEY_PREFIX.length - 1) : -1;
+  if (end !== -1) {
+    key = JSON.parse(text.slice(KEY_PREFIX.length - 1, end + 1)) as string;
+    row = JSON.parse(text.charCodeAt(end + 1) === 44 ? `{${text.slice(end + 2)}` : '{}') as Record<string, unknown>;
+  } else {
+    row = JSON.parse(text) as Record<string, unknown>;
+    key = String(row._tp_key);
+    delete row._tp_key;
+  }
+  for (const name in row) {
+    const value = row[name];
     if (typeof value === 'string' && value.length >= 19 && value.length <= 35 && value[10] === ' ') {
       const m = DUCKDB_TIMESTAMP.exec(value);
       if (m) {
@@ -274,6 +302,5 @@ export function parsePayload(text: string): { key: string; row: Record<string, u
       }
     }
   }
-  delete row._tp_key;
   return { key, row };
 }
