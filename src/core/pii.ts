@@ -427,19 +427,27 @@ function redactQuery(query: string): string {
  */
 export function redactUrl(url: string): string {
   if (typeof url !== 'string' || url === '') return url;
-  // Pages repeat across events (every hit of a visit carries the same URL): remember recent answers.
-  const cached = redactedUrls.get(url);
+  return rememberRedaction(redactedUrls, url, () => redactUrlUncached(url));
+}
+
+/**
+ * Pages repeat across events (every hit of a visit carries the same URL and query): remember recent answers.
+ * Keys are the raw text, so a cached answer is exactly what the redaction would compute.
+ */
+function rememberRedaction(cache: Map<string, string>, text: string, redact: () => string): string {
+  const cached = cache.get(text);
   if (cached !== undefined) return cached;
-  const out = redactUrlUncached(url);
-  if (url.length <= 2048) {
-    if (redactedUrls.size >= REDACTED_URL_CACHE) redactedUrls.delete(redactedUrls.keys().next().value as string);
-    redactedUrls.set(url, out);
+  const out = redact();
+  if (text.length <= 2048) {
+    if (cache.size >= REDACTION_CACHE) cache.delete(cache.keys().next().value as string);
+    cache.set(text, out);
   }
   return out;
 }
 
-const REDACTED_URL_CACHE = 5000;
+const REDACTION_CACHE = 5000;
 const redactedUrls = new Map<string, string>();
+const redactedSearches = new Map<string, string>();
 
 function redactUrlUncached(url: string): string {
   const hashAt = url.indexOf('#');
@@ -468,7 +476,9 @@ function redactUrlUncached(url: string): string {
 /** `?a=b&c=d` or `a=b&c=d` (the page's `search`), redacted like a URL query. */
 export function redactSearch(search: string): string {
   if (typeof search !== 'string' || search === '') return search;
-  return search.startsWith('?') ? `?${redactQuery(search.slice(1))}` : redactQuery(search);
+  return rememberRedaction(redactedSearches, search, () =>
+    search.startsWith('?') ? `?${redactQuery(search.slice(1))}` : redactQuery(search),
+  );
 }
 
 // ---------------------------------------------------------------- the collector's guard
