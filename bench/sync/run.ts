@@ -7,6 +7,7 @@
  *
  * Targets: ≥ 50,000 rows/s, peak RSS < 300 MB, batches ≥ 95% full.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,10 @@ import { runSync, type RunResult } from '../../src/sync/executor';
 import { openLocalWarehouse, type DuckDbWarehouse } from '../../src/warehouse/duckdb';
 
 const args = process.argv.slice(2);
-const ROWS = Number(args[args.indexOf('--rows') + 1] ?? 0) || 1_000_000;
+const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const ROWS = Number(flag('--rows') ?? 0) || 1_000_000;
+const MEMORY_LIMIT = flag('--memory-limit') ?? '512MB';
+const THREADS = Number(flag('--threads') ?? 2);
 
 function fakeDestination(
   name: string,
@@ -102,11 +106,19 @@ async function measure(name: string, fn: () => Promise<RunResult>): Promise<Meas
 }
 
 async function main(): Promise<void> {
+  const seedDir = flag('--seed-into');
+  if (seedDir) {
+    const seeding = await openLocalWarehouse(seedDir, { readOnly: false, memoryLimit: MEMORY_LIMIT, threads: THREADS });
+    await seed(seeding);
+    await seeding.close();
+    return;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-bench-sync-'));
-  // DuckDB gets a fixed memory budget (it spills to <data dir>/tmp beyond it); sorts of 1M JSON payloads need ~512 MB.
-  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: '512MB', threads: 2 });
+  // The marts are built in a child process, as the models would be: the memory it takes is not the sync's.
   process.stdout.write(`seeding ${ROWS.toLocaleString()} audience members and conversions in ${dir}\n`);
-  await seed(wh);
+  execFileSync(process.execPath, [...process.execArgv, __filename, ...args, '--seed-into', dir], { stdio: 'inherit' });
+  // DuckDB gets a fixed memory budget and spills to <data dir>/tmp beyond it.
+  const wh = await openLocalWarehouse(dir, { readOnly: false, memoryLimit: MEMORY_LIMIT, threads: THREADS });
   const common = {
     warehouse: wh,
     destinationConfig: {},
