@@ -249,6 +249,10 @@ describe('dbt models on DuckDB', () => {
       consent: await query(warehouse, 'SELECT * FROM marts.consent_state ORDER BY person_id'),
       events: await query(warehouse, 'SELECT event_id, person_id, session_key FROM marts.events ORDER BY event_id'),
       members: await query(warehouse, 'SELECT member_key FROM marts.audience_members ORDER BY member_key'),
+      conversions: await query(
+        warehouse,
+        'SELECT conversion_key, event_id, person_id, session_key, value FROM marts.conversions ORDER BY conversion_key',
+      ),
       identities: await query(
         warehouse,
         'SELECT node, person_id, first_seen_at, last_seen_at, is_stitching_excluded FROM marts.identities ORDER BY node',

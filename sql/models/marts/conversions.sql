@@ -1,61 +1,40 @@
--- One row per conversion (events named in the `tagpipe_conversion_events` var), deduplicated by transaction id:
--- the browser and the server firing the same purchase with different event_ids is one conversion (the first).
-{%- set conversion_events = var('tagpipe_conversion_events') %}
-
-with
-
-candidates as (
-    select
-        *,
-        coalesce(transaction_id, event_id) as conversion_key,
-        case event_name
-            {%- for name, kind in conversion_events.items() %}
-            when '{{ name }}' then '{{ kind }}'
-            {%- endfor %}
-        end as conversion_type
-    from {{ ref('events') }}
-    where event_name in (
-        {%- for name in conversion_events.keys() %}
-        '{{ name }}'{{ ',' if not loop.last }}
-        {%- endfor %}
-    )
-),
-
-firsts as (
-    select * from candidates
-    where true
-    qualify row_number() over (partition by conversion_key order by occurred_at, event_id) = 1
-)
+-- One row per conversion, deduplicated by transaction id (int_conversions), with the person and session it
+-- belongs to now (a view: re-stitching applies without a rebuild).
+{{ config(materialized='view') }}
 
 select
-    conversion_key,
-    event_id,
-    event_name,
-    conversion_type,
-    occurred_at,
-    event_date,
-    transaction_id,
-    value,
-    currency,
-    items,
-    person_id,
-    user_id,
-    anonymous_id,
-    session_id,
-    session_key,
-    email_sha256,
-    phone_sha256,
-    gclid,
-    gbraid,
-    wbraid,
-    fbc,
-    fbp,
-    ttclid,
-    msclkid,
-    li_fat_id,
-    ip,
-    user_agent,
-    page_url,
-    country,
-    {{ consent_columns() }}
-from firsts
+    conversions.conversion_key,
+    conversions.event_id,
+    conversions.event_name,
+    conversions.conversion_type,
+    conversions.occurred_at,
+    conversions.event_date,
+    conversions.transaction_id,
+    conversions.value,
+    conversions.currency,
+    conversions.items,
+    identities.person_id,
+    conversions.user_id,
+    conversions.anonymous_id,
+    conversions.session_id,
+    sessions.session_key,
+    conversions.email_sha256,
+    conversions.phone_sha256,
+    conversions.gclid,
+    conversions.gbraid,
+    conversions.wbraid,
+    conversions.fbc,
+    conversions.fbp,
+    conversions.ttclid,
+    conversions.msclkid,
+    conversions.li_fat_id,
+    conversions.ip,
+    conversions.user_agent,
+    conversions.page_url,
+    conversions.country,
+    {{ consent_columns('conversions') }}
+from {{ ref('int_conversions') }} as conversions
+left join {{ ref('identities') }} as identities
+    on {{ tp_primary_node('conversions') }} = identities.node
+left join {{ ref('int_sessionized_events') }} as sessions
+    on conversions.event_id = sessions.event_id
