@@ -29,8 +29,6 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY package.json ./
-# The CLI reads its version from ../../package.json relative to src/cli/main, which is dist/ once compiled.
-COPY package.json ./dist/package.json
 COPY bin ./bin
 # /sdk.js is bundled from sdk/src with esbuild when the collector starts; /demo and /debug serve sdk/ pages.
 COPY sdk/src ./sdk/src
