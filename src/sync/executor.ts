@@ -410,6 +410,28 @@ class BatchExecutor {
     };
   }
 
+  /**
+   * The plan in pages, in plan order. On DuckDB each page is its own short read by rowid (the plan table is
+   * created sorted and never changed, so rowids are 0..total-1 in key order): a streaming result would hold one
+   * read transaction open for the whole send, and while it is open DuckDB cannot checkpoint or clean up the
+   * versions of the ledger rows committed meanwhile, so every later ledger insert got slower (send time per
+   * record grew with the run's size).
+   */
+  private async *planPages(summary: PlanSummary): AsyncIterable<{ r: string }[]> {
+    const size = this.deps.pageSize ?? 2000;
+    const wh = this.deps.warehouse;
+    if (wh.kind !== 'duckdb') {
+      yield* wh.stream<{ r: string }>(planRowsSql(summary), undefined, size);
+      return;
+    }
+    for (let from = 0; from < summary.total; from += size) {
+      const rows = await wh.query<{ r: string }>(
+        `${planRowsSql(summary)} WHERE rowid >= ${from} AND rowid < ${from + size} ORDER BY rowid`,
+      );
+      if (rows.length) yield rows;
+    }
+  }
+
   async execute(summary: PlanSummary): Promise<void> {
     const inflight = new Set<Promise<void>>();
     let batch: Item[] = [];
@@ -431,11 +453,7 @@ class BatchExecutor {
         });
       inflight.add(p);
     };
-    for await (const page of this.deps.warehouse.stream<{ r: string }>(
-      planRowsSql(summary),
-      undefined,
-      this.deps.pageSize ?? 2000,
-    )) {
+    for await (const page of this.planPages(summary)) {
       for (const row of page) {
         const item = this.toItem(row.r);
         // A key repeated in the source: the plan is sorted, so repeats are adjacent; one send per key and action.
