@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     await seeding.close();
     return;
   }
+  const loadAtStart = Math.round(os.loadavg()[0] * 100) / 100;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-bench-sync-'));
   // The marts are built in a child process, as the models would be: the memory it takes is not the sync's.
   process.stdout.write(`seeding ${ROWS.toLocaleString()} audience members and conversions in ${dir}\n`);
@@ -176,7 +177,19 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(
     path.join(out, 'sync.json'),
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        node: process.version,
+        cpus: os.cpus().length,
+        // The machine is shared: the 1-minute load average at the start and the end of the runs.
+        loadAverage: [loadAtStart, Math.round(os.loadavg()[0] * 100) / 100],
+        duckdb: { memoryLimit: MEMORY_LIMIT, threads: THREADS },
+        results,
+      },
+      null,
+      2,
+    )}\n`,
   );
 }
 
