@@ -120,11 +120,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           const event = JSON.parse(m.data.toString('utf8')) as CanonicalEvent;
           for (const r of await stream.handle(event, m.messageId)) {
             const sync = stream.syncs.find((s) => s.name === r.sync);
+            const x = r.exchange;
             hub.recordDelivery(event.event_id, {
               destination: sync?.destination ?? 'unknown',
               sync: r.sync,
               status: r.status,
-              response: r.reason ?? null,
+              httpStatus: x?.status ?? null,
+              // What the destination was sent and what it answered (the hub redacts PII before showing it).
+              response: x
+                ? `sent ${x.method} ${x.url} ${x.body ?? ''}\nanswered ${x.status ?? '(no answer)'} ${x.response ?? ''}${r.reason ? `\n${r.reason}` : ''}`
+                : (r.reason ?? null),
             });
             if (r.status === 'retry') retry = r.reason ?? 'retryable failure';
           }

@@ -93,6 +93,33 @@ export interface StreamSyncResult {
   status: StreamStatus;
   reason?: string;
   retryAfterMs?: number;
+  /** What was sent and answered (for the debug view): URL without its query (tokens sit there), bodies capped. */
+  exchange?: { method: string; url: string; body: string | null; status: number | null; response: string | null };
+}
+
+/** Longest request or response body kept for the debug view. */
+const EXCHANGE_BODY_CHARS = 4000;
+
+/** Wraps a client so the first request of one send, and its answer, can be shown in the debug view. */
+function recording(http: HttpClient): { http: HttpClient; exchange: () => StreamSyncResult['exchange'] } {
+  let seen: StreamSyncResult['exchange'];
+  return {
+    http: async (request) => {
+      const entry = {
+        method: request.method,
+        url: request.url.split('?')[0],
+        body: request.body === undefined ? null : String(request.body).slice(0, EXCHANGE_BODY_CHARS),
+        status: null as number | null,
+        response: null as string | null,
+      };
+      seen ??= entry;
+      const response = await http(request);
+      entry.status = response.status;
+      entry.response = response.body.slice(0, EXCHANGE_BODY_CHARS);
+      return response;
+    },
+    exchange: () => seen,
+  };
 }
 
 export interface StreamSyncDeps {
@@ -238,11 +265,12 @@ export function createStreamSync(config: Config, deps: StreamSyncDeps): StreamSy
     const attemptId = `stream:${messageId ?? event.event_id}:${attempts}`;
     await ledger.write([base(attemptId, 'pending')]);
     const record: SyncRecord = { key, action: 'send', row };
+    const recorder = recording(p.http);
     let outcome: Outcome;
     try {
       const outcomes = await destination.send([record], {
         config: p.config,
-        http: p.http,
+        http: recorder.http,
         logger,
         clock,
         dryRun: p.dryRun,
@@ -258,15 +286,21 @@ export function createStreamSync(config: Config, deps: StreamSyncDeps): StreamSy
     }
     if (outcome.status === 'ok') {
       await ledger.write([base(attemptId, 'ok', outcome)]);
-      return { sync: sync.name, status: 'sent' };
+      return { sync: sync.name, status: 'sent', exchange: recorder.exchange() };
     }
     if (outcome.status === 'rejected') {
       await ledger.write([base(attemptId, 'rejected', outcome)]);
       logger.warn({ reason: outcome.reason }, 'destination rejected the event');
-      return { sync: sync.name, status: 'rejected', reason: outcome.reason };
+      return { sync: sync.name, status: 'rejected', reason: outcome.reason, exchange: recorder.exchange() };
     }
     await ledger.write([base(attemptId, 'retry', outcome)]);
-    return { sync: sync.name, status: 'retry', reason: outcome.reason, retryAfterMs: outcome.retryAfterMs };
+    return {
+      sync: sync.name,
+      status: 'retry',
+      reason: outcome.reason,
+      retryAfterMs: outcome.retryAfterMs,
+      exchange: recorder.exchange(),
+    };
   }
 
   async function handle(event: CanonicalEvent, messageId?: string): Promise<StreamSyncResult[]> {

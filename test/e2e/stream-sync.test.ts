@@ -78,7 +78,16 @@ test('a purchase reaches a stream webhook within seconds, with consent honoured 
 
     const journeys = stack.hub.recent({});
     const journey = journeys.find((j) => j.events.some((e) => e.event_id === 'buy-1'))!;
-    expect(journey.deliveries?.[0]).toMatchObject({ destination: 'webhook', sync: 'purchases_live', status: 'sent' });
+    expect(journey.deliveries?.[0]).toMatchObject({
+      destination: 'webhook',
+      sync: 'purchases_live',
+      status: 'sent',
+      httpStatus: 200,
+    });
+    // The debug view shows what was sent (the webhook body with the event id) and what the receiver answered.
+    expect(journey.deliveries?.[0].response).toContain(`sent POST ${endpoint}`);
+    expect(journey.deliveries?.[0].response).toContain('buy-1');
+    expect(journey.deliveries?.[0].response).toContain('answered 200 {"ok":true}');
   } finally {
     await stack.close();
     await new Promise<void>((r) => receiver.close(() => r()));
