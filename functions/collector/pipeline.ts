@@ -104,11 +104,6 @@ const truncatedIps = new BoundedCache<string | null>(10_000);
 /** UTM fields are a pure function of the URL. */
 const campaigns = new BoundedCache<ReturnType<typeof campaignFromUrl>>(5000);
 
-function firstHeader(headers: HitContext['headers'], name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 export class CollectorPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -342,9 +337,6 @@ export class CollectorPipeline {
       this.deps.logger.warn({ err }, 'debug hub refused a journey');
     }
   }
-
-  /** Header lookup shared with the HTTP layer. */
-  static header = firstHeader;
 }
 
 /** Keeps the `reason` label's cardinality bounded. */
