@@ -119,7 +119,19 @@ describe('tagpipe.js in Chromium', () => {
       ad_personalization: false,
     });
     for (const m of items.slice(1)) expect(m.context.consent).toMatchObject({ analytics: true, ads: true });
-    // credentials: 'include' → the id cookie the server set comes back on later batches
+    // credentials: 'include' → the id cookie the server set comes back on later batches. The shop's events may all
+    // leave in one batch after the consent choice, so send one more once that batch has been answered.
+    expect(collector.received[0].cookie ?? '').not.toContain('tp_id=');
+    const before = collector.received.length;
+    await page.evaluate(() => {
+      const g = globalThis as unknown as PageGlobals;
+      g.tagpipe('track', 'Cookie Check');
+      return (g.tagpipe as unknown as (cmd: string) => Promise<void>)('flush');
+    });
+    for (const until = Date.now() + 10_000; collector.received.length <= before && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(collector.received.length).toBeGreaterThan(before);
     expect(collector.received.at(-1)!.cookie).toContain('tp_id=server-issued-id');
     const order = items.find((m) => m.event === 'Order Completed')!;
     expect(order.messageId).toBe(eventId);
