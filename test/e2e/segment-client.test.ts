@@ -82,7 +82,7 @@ describe('Segment client → local stack → raw.events', () => {
           context: { consent } as Record<string, unknown>,
         });
       }
-      await analytics.closeAndFlush({ timeout: 120_000 });
+      await analytics.closeAndFlush({ timeout: 240_000 });
       expect(proxy.forced()).toBeGreaterThan(0);
       await stack.drain();
 
@@ -113,5 +113,5 @@ describe('Segment client → local stack → raw.events', () => {
       await proxy.close();
       await stack.close();
     }
-  }, 180_000);
+  }, 300_000);
 });
