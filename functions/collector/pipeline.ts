@@ -19,6 +19,7 @@ import {
   formatIssues,
 } from '../../src/core/event';
 import type { Logger } from '../../src/core/logger';
+import { BoundedCache } from '../../src/core/cache';
 import { guardEvent, redactText } from '../../src/core/pii';
 import type { DebugHub, Journey, JourneyEvent } from './debug-hub';
 import { applyIpPolicy, campaignFromUrl, clickIdsFromUrl, geoFromHeaders, parseUserAgent } from './enrich';
@@ -80,24 +81,7 @@ function capRaw(raw: unknown): unknown {
   return { truncated: true, size: text.length, head: redactText(text.slice(0, MAX_RAW_CHARS)) };
 }
 
-/**
- * A small bounded cache: user agents repeat across hits (a few hundred strings cover most traffic), and parsing
- * one costs tens of microseconds, more than the rest of the pipeline per event.
- */
-class BoundedCache<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(key: string, make: (key: string) => V): V {
-    let value = this.map.get(key);
-    if (value === undefined) {
-      value = make(key);
-      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-}
-
+/** User agents repeat across hits; parsing one costs tens of microseconds. */
 const userAgents = new BoundedCache<ReturnType<typeof parseUserAgent>>(2000);
 /** Truncated addresses by policy and input: a visitor's hits repeat the same IP. */
 const truncatedIps = new BoundedCache<string | null>(10_000);

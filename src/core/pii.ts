@@ -13,6 +13,7 @@
  *
  * A value that already is a SHA-256 hex digest is passed through lowercased: never hashed twice.
  */
+import { BoundedCache } from './cache';
 import { createHash } from 'node:crypto';
 
 export const PII_VARIANTS = ['canonical', 'meta', 'ga4', 'google_dm', 'tiktok'] as const;
@@ -434,20 +435,14 @@ export function redactUrl(url: string): string {
  * Pages repeat across events (every hit of a visit carries the same URL and query): remember recent answers.
  * Keys are the raw text, so a cached answer is exactly what the redaction would compute.
  */
-function rememberRedaction(cache: Map<string, string>, text: string, redact: () => string): string {
-  const cached = cache.get(text);
-  if (cached !== undefined) return cached;
-  const out = redact();
-  if (text.length <= 2048) {
-    if (cache.size >= REDACTION_CACHE) cache.delete(cache.keys().next().value as string);
-    cache.set(text, out);
-  }
-  return out;
+function rememberRedaction(cache: BoundedCache<string>, text: string, redact: () => string): string {
+  // Very long texts are computed each time rather than pinned in memory.
+  return text.length <= 2048 ? cache.get(text, redact) : redact();
 }
 
 const REDACTION_CACHE = 5000;
-const redactedUrls = new Map<string, string>();
-const redactedSearches = new Map<string, string>();
+const redactedUrls = new BoundedCache<string>(REDACTION_CACHE);
+const redactedSearches = new BoundedCache<string>(REDACTION_CACHE);
 
 function redactUrlUncached(url: string): string {
   const hashAt = url.indexOf('#');

@@ -1,0 +1,15 @@
+import { BoundedCache } from './cache';
+
+test('computes each key once, keeps null results, and evicts the oldest beyond its bound', () => {
+  const calls: string[] = [];
+  const cache = new BoundedCache<string | null>(2);
+  const make = (k: string) => (calls.push(k), k === 'x' ? null : k.toUpperCase());
+  expect(cache.get('a', make)).toBe('A');
+  expect(cache.get('a', make)).toBe('A');
+  expect(cache.get('x', make)).toBeNull();
+  expect(cache.get('x', make)).toBeNull();
+  expect(calls).toEqual(['a', 'x']);
+  cache.get('b', make); // evicts 'a'
+  cache.get('a', make);
+  expect(calls).toEqual(['a', 'x', 'b', 'a']);
+});
