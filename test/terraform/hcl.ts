@@ -121,6 +121,54 @@ export function resourcesOfType(tf: TfDir, type: string): Array<[string, Body]> 
     .map(([k, v]) => [k.slice(type.length + 1), v]);
 }
 
+/**
+ * The instances Terraform would create of a resource type: a resource whose `for_each` is a literal map becomes
+ * one instance per key, named `name["key"]`, with `each.key` and `each.value…` substituted into its body; any
+ * other resource is one instance under its own name.
+ */
+export function instancesOfType(tf: TfDir, type: string): Array<[string, Body]> {
+  return resourcesOfType(tf, type).flatMap(([name, body]): Array<[string, Body]> => {
+    const forEach = body.for_each;
+    if (!forEach || typeof forEach !== 'object' || Array.isArray(forEach)) return [[name, body]];
+    const { for_each: _literal, ...rest } = body;
+    return Object.entries(forEach as Body).map(([key, value]) => [
+      `${name}["${key}"]`,
+      substituteEach(rest, key, value) as Body,
+    ]);
+  });
+}
+
+function eachLookup(key: string, value: unknown, what: 'key' | 'value', fields: string): unknown {
+  if (what === 'key') return key;
+  let node = value;
+  for (const field of fields.split('.').filter(Boolean)) node = (node as Body)[field];
+  if (node === undefined) throw new Error(`each.value${fields} is not in the for_each map`);
+  return node;
+}
+
+function substituteEach(value: unknown, key: string, each: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => substituteEach(v, key, each));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEach(v, key, each)]));
+  if (typeof value !== 'string') return value;
+  return value.replace(/\$\{([^${}]*)\}/g, (_whole, inner: string) => {
+    const exact = /^\s*each\.(key|value)((?:\.[a-z0-9_]+)*)\s*$/.exec(inner);
+    if (exact) return String(eachLookup(key, each, exact[1] as 'key' | 'value', exact[2]));
+    const expression = inner.replace(/each\.(key|value)((?:\.[a-z0-9_]+)*)/g, (_m, what: string, fields: string) => {
+      const found = eachLookup(key, each, what as 'key' | 'value', fields);
+      return (typeof found === 'string' ? ref(found) : null) ?? JSON.stringify(found);
+    });
+    return `\${${expression}}`;
+  });
+}
+
+/** Every string of a parsed file except in `moved` blocks, whose `from` names addresses that no longer exist. */
+export function declaredStrings(doc: Body): string[] {
+  return Object.entries(doc)
+    .filter(([k]) => k !== 'moved')
+    .flatMap(([, v]) => strings(v));
+}
+
 /** A nested block (hcl2json renders every block as an array of bodies): the only one, or an error. */
 export function block(body: Body, name: string): Body {
   const value = body[name];

@@ -14,6 +14,8 @@ import {
   SAMPLE_VARS,
   evaluate,
   evaluateAll,
+  declaredStrings,
+  instancesOfType,
   variableDefault,
   EXAMPLE_DIR,
   MODULE_DIR,
@@ -125,6 +127,28 @@ describe('terraform variables', () => {
     }
   });
 
+  test('moved blocks carry renamed resources and instance keys to declared addresses', () => {
+    const moves = [...mod.files.values()].flatMap((doc) => blocks(doc, 'moved'));
+    expect(moves.length).toBeGreaterThan(0);
+    for (const move of moves) {
+      const [from, to] = [ref(move.from), ref(move.to)];
+      const base = (address: string | null) => String(address).replace(/\[.*$/, '');
+      // Either the old resource is gone, or only an instance key changed within the same resource.
+      const stillDeclared = mod.resources.has(base(from));
+      expect({ from, ok: from !== to && (!stillDeclared || base(from) === base(to)) }).toEqual({ from, ok: true });
+      expect({ to, declared: mod.resources.has(base(to)) }).toEqual({ to, declared: true });
+      const [type, name] = base(to).split('.');
+      const key = /\["([^"]+)"\]$/.exec(String(to))?.[1];
+      const target = resource(mod, base(to));
+      if (typeof target.for_each === 'object') {
+        // A literal for_each map: the key must be one of its keys.
+        expect(instancesOfType(mod, type).map(([n]) => n)).toContain(`${name}["${key}"]`);
+      } else {
+        expect(target.for_each).toBeDefined();
+      }
+    }
+  });
+
   test('module inputs that take free-form strings are validated', () => {
     const free = [...mod.variables].filter(([, v]) => v.type === '${string}' && v.default !== null);
     const unvalidated = [...mod.variables]
@@ -137,7 +161,7 @@ describe('terraform variables', () => {
 
   test('every var., local. and resource reference points at something declared', () => {
     for (const tf of [mod, example]) {
-      const all = [...tf.files.values()].flatMap(strings);
+      const all = [...tf.files.values()].flatMap(declaredStrings);
       for (const s of all) {
         for (const m of s.matchAll(/(?<![\w.])var\.([a-z0-9_]+)/g))
           expect(`var.${m[1]}`).toBe(tf.variables.has(m[1]) ? `var.${m[1]}` : 'undeclared');
@@ -192,7 +216,7 @@ describe('raw landing (contract 3)', () => {
   test('raw.events and raw.events_invalid have exactly the contract columns, partitioned by day on publish_time', () => {
     const schema = mod.locals.raw_schema as Array<{ name: string; type: string }>;
     expect(schema.map((c) => [c.name, c.type])).toEqual(Object.entries(CONTRACT_TYPES));
-    const tables = resourcesOfType(mod, 'google_bigquery_table');
+    const tables = instancesOfType(mod, 'google_bigquery_table');
     expect(tables.map(([, t]) => t.table_id).sort()).toEqual(['events', 'events_invalid']);
     for (const [, table] of tables) {
       expect(table.dataset_id).toBe('${google_bigquery_dataset.raw.dataset_id}');
@@ -207,7 +231,7 @@ describe('raw landing (contract 3)', () => {
   });
 
   test('BigQuery subscriptions land each topic in its own raw table with write_metadata', () => {
-    const bq = resourcesOfType(mod, 'google_pubsub_subscription').filter(([, s]) => 'bigquery_config' in s);
+    const bq = instancesOfType(mod, 'google_pubsub_subscription').filter(([, s]) => 'bigquery_config' in s);
     const landing = Object.fromEntries(
       bq.map(([, s]) => {
         const cfg = block(s, 'bigquery_config');
@@ -215,7 +239,7 @@ describe('raw landing (contract 3)', () => {
         expect(cfg.use_topic_schema).toBe(false);
         expect(cfg.use_table_schema ?? false).toBe(false);
         expect(block(s, 'dead_letter_policy').max_delivery_attempts).toBe('${var.bigquery_max_delivery_attempts}');
-        const table = /google_bigquery_table\.([a-z_]+)\.table_id/.exec(String(cfg.table));
+        const table = /google_bigquery_table\.raw\["([a-z_]+)"\]\.table_id\}$/.exec(String(cfg.table));
         expect(String(cfg.table)).toMatch(/^\$\{var\.project_id\}\.\$\{google_bigquery_dataset\.raw\.dataset_id\}\./);
         return [String(s.topic), table?.[1]];
       }),
@@ -230,8 +254,9 @@ describe('raw landing (contract 3)', () => {
     const grant = resource(mod, 'google_bigquery_table_iam_member.pubsub_writes_raw');
     expect(grant.role).toBe('roles/bigquery.dataEditor');
     expect(grant.member).toBe('${local.pubsub_service_agent}');
-    expect(strings(grant.for_each).join(' ')).toContain('google_bigquery_table.events.table_id');
-    expect(strings(grant.for_each).join(' ')).toContain('google_bigquery_table.events_invalid.table_id');
+    // One grant per raw table, whatever tables the raw resource declares.
+    expect(grant.for_each).toBe('${{ for name, table in google_bigquery_table.raw : name => table.table_id }}');
+    expect(grant.table_id).toBe('${each.value}');
     expect(String(mod.locals.pubsub_service_agent)).toBe(
       'serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com',
     );
@@ -285,7 +310,7 @@ describe('streaming push subscription', () => {
   });
 
   test('every dead-letter topic keeps its messages in a subscription, with the service agent roles dead-lettering needs', () => {
-    const subs = resourcesOfType(mod, 'google_pubsub_subscription');
+    const subs = instancesOfType(mod, 'google_pubsub_subscription');
     const dlqTopics = subs
       .filter(([, s]) => 'dead_letter_policy' in s)
       .map(([name, s]) => [name, block(s, 'dead_letter_policy').dead_letter_topic]);
@@ -307,8 +332,10 @@ describe('streaming push subscription', () => {
     ]);
     const subscribe = resource(mod, 'google_pubsub_subscription_iam_member.pubsub_dead_letter_subscribe');
     expect([subscribe.role, subscribe.member]).toEqual(['roles/pubsub.subscriber', '${local.pubsub_service_agent}']);
-    const covered = strings(subscribe.for_each).flatMap(resourceRefs).sort();
-    expect(covered).toEqual(dlqTopics.map(([name]) => `google_pubsub_subscription.${name}`).sort());
+    expect(subscribe.for_each).toBe('${local.watched_subscriptions}');
+    const covered = strings(mod.locals.watched_subscriptions).flatMap(resourceRefs).sort();
+    const delivering = dlqTopics.map(([name]) => `google_pubsub_subscription.${String(name).replace(/\[.*$/, '')}`);
+    expect(covered).toEqual([...new Set(delivering)].sort());
     for (const [, s] of subs) expect(block(s, 'expiration_policy').ttl).toBe('');
   });
 });
@@ -352,7 +379,7 @@ describe('identities and IAM', () => {
     const callers = [
       block(block(resource(mod, 'google_pubsub_subscription.events_stream'), 'push_config'), 'oidc_token')
         .service_account_email,
-      ...resourcesOfType(mod, 'google_cloud_scheduler_job').map(
+      ...instancesOfType(mod, 'google_cloud_scheduler_job').map(
         ([, j]) => block(block(j, 'http_target'), 'oauth_token').service_account_email,
       ),
     ].map((e) => /workload\["([a-z-]+)"\]/.exec(String(e))?.[1]);
@@ -655,7 +682,7 @@ describe('workloads', () => {
   test('every Cloud Run job is started by a Cloud Scheduler job whose identity may run it', () => {
     const jobs = resourcesOfType(mod, 'google_cloud_run_v2_job').map(([n]) => n);
     expect(jobs.sort()).toEqual(['batch_sync', 'models']);
-    const schedulers = resourcesOfType(mod, 'google_cloud_scheduler_job');
+    const schedulers = instancesOfType(mod, 'google_cloud_scheduler_job');
     const invoker = resource(mod, 'google_cloud_run_v2_job_iam_member.scheduler_runs_job');
     expect([invoker.role, invoker.member]).toEqual([
       'roles/run.invoker',

@@ -27,11 +27,17 @@ resource "google_bigquery_dataset" "raw" {
   depends_on = [google_project_service.apis]
 }
 
-resource "google_bigquery_table" "events" {
+# The two landing tables share the contract schema; each topic's BigQuery subscription writes its own.
+resource "google_bigquery_table" "raw" {
+  for_each = {
+    events         = "Valid canonical events written by the ${var.topic_events} BigQuery subscription."
+    events_invalid = "Events that failed validation, with the reason, written by the ${var.topic_invalid} BigQuery subscription."
+  }
+
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.raw.dataset_id
-  table_id            = "events"
-  description         = "Valid canonical events written by the ${var.topic_events} BigQuery subscription."
+  table_id            = each.key
+  description         = each.value
   labels              = local.labels
   deletion_protection = var.deletion_protection
   schema              = jsonencode(local.raw_schema)
@@ -44,21 +50,15 @@ resource "google_bigquery_table" "events" {
   }
 }
 
-resource "google_bigquery_table" "events_invalid" {
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.raw.dataset_id
-  table_id            = "events_invalid"
-  description         = "Events that failed validation, with the reason, written by the ${var.topic_invalid} BigQuery subscription."
-  labels              = local.labels
-  deletion_protection = var.deletion_protection
-  schema              = jsonencode(local.raw_schema)
-  clustering          = length(var.raw_clustering_fields) > 0 ? var.raw_clustering_fields : null
+# Addresses before the two tables became one resource: existing deployments keep their tables.
+moved {
+  from = google_bigquery_table.events
+  to   = google_bigquery_table.raw["events"]
+}
 
-  time_partitioning {
-    type          = "DAY"
-    field         = "publish_time"
-    expiration_ms = local.raw_partition_expiration_ms
-  }
+moved {
+  from = google_bigquery_table.events_invalid
+  to   = google_bigquery_table.raw["events_invalid"]
 }
 
 resource "google_bigquery_dataset" "marts" {

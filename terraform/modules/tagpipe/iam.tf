@@ -135,16 +135,18 @@ resource "google_cloud_run_v2_job_iam_member" "scheduler_runs_job" {
 
 # BigQuery subscriptions write as the service agent: edit rights on the two raw tables only.
 resource "google_bigquery_table_iam_member" "pubsub_writes_raw" {
-  for_each = {
-    events  = google_bigquery_table.events.table_id
-    invalid = google_bigquery_table.events_invalid.table_id
-  }
+  for_each = { for name, table in google_bigquery_table.raw : name => table.table_id }
 
   project    = var.project_id
   dataset_id = google_bigquery_dataset.raw.dataset_id
   table_id   = each.value
   role       = "roles/bigquery.dataEditor"
   member     = local.pubsub_service_agent
+}
+
+moved {
+  from = google_bigquery_table_iam_member.pubsub_writes_raw["invalid"]
+  to   = google_bigquery_table_iam_member.pubsub_writes_raw["events_invalid"]
 }
 
 # The service agent mints the OIDC token of the push identity for each push request.
@@ -166,11 +168,7 @@ resource "google_pubsub_topic_iam_member" "pubsub_dead_letter_publish" {
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_dead_letter_subscribe" {
-  for_each = {
-    events-bq     = google_pubsub_subscription.events_bigquery.name
-    invalid-bq    = google_pubsub_subscription.invalid_bigquery.name
-    events-stream = google_pubsub_subscription.events_stream.name
-  }
+  for_each = local.watched_subscriptions
 
   project      = var.project_id
   subscription = each.value

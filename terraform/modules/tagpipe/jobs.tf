@@ -150,12 +150,26 @@ resource "google_cloud_run_v2_job" "batch_sync" {
 
 # --- Schedules --------------------------------------------------------------------------------------------------
 
-resource "google_cloud_scheduler_job" "models" {
+# One schedule per job (models, then the batch syncs that read what they built).
+resource "google_cloud_scheduler_job" "run" {
+  for_each = {
+    models = {
+      job         = google_cloud_run_v2_job.models.name
+      schedule    = var.models_schedule
+      description = "Runs the tagpipe dbt models job."
+    }
+    batch-sync = {
+      job         = google_cloud_run_v2_job.batch_sync.name
+      schedule    = var.batch_sync_schedule
+      description = "Runs the tagpipe batch sync job (syncs whose cadence is due)."
+    }
+  }
+
   project          = var.project_id
   region           = var.region
-  name             = "${local.prefix}-models"
-  description      = "Runs the tagpipe dbt models job."
-  schedule         = var.models_schedule
+  name             = "${local.prefix}-${each.key}"
+  description      = each.value.description
+  schedule         = each.value.schedule
   time_zone        = var.schedule_time_zone
   attempt_deadline = "180s"
 
@@ -165,7 +179,7 @@ resource "google_cloud_scheduler_job" "models" {
 
   http_target {
     http_method = "POST"
-    uri         = "${local.run_api}/${google_cloud_run_v2_job.models.name}:run"
+    uri         = "${local.run_api}/${each.value.job}:run"
 
     oauth_token {
       service_account_email = google_service_account.workload["scheduler"].email
@@ -176,28 +190,12 @@ resource "google_cloud_scheduler_job" "models" {
   depends_on = [google_cloud_run_v2_job_iam_member.scheduler_runs_job]
 }
 
-resource "google_cloud_scheduler_job" "batch_sync" {
-  project          = var.project_id
-  region           = var.region
-  name             = "${local.prefix}-batch-sync"
-  description      = "Runs the tagpipe batch sync job (syncs whose cadence is due)."
-  schedule         = var.batch_sync_schedule
-  time_zone        = var.schedule_time_zone
-  attempt_deadline = "180s"
+moved {
+  from = google_cloud_scheduler_job.models
+  to   = google_cloud_scheduler_job.run["models"]
+}
 
-  retry_config {
-    retry_count = 1
-  }
-
-  http_target {
-    http_method = "POST"
-    uri         = "${local.run_api}/${google_cloud_run_v2_job.batch_sync.name}:run"
-
-    oauth_token {
-      service_account_email = google_service_account.workload["scheduler"].email
-      scope                 = "https://www.googleapis.com/auth/cloud-platform"
-    }
-  }
-
-  depends_on = [google_cloud_run_v2_job_iam_member.scheduler_runs_job]
+moved {
+  from = google_cloud_scheduler_job.batch_sync
+  to   = google_cloud_scheduler_job.run["batch-sync"]
 }

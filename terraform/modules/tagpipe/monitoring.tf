@@ -16,11 +16,10 @@ locals {
   ])
   topic_publishes = "resource.type = \"pubsub_topic\" AND metric.type = \"pubsub.googleapis.com/topic/send_message_operation_count\""
 
-  watched_subscriptions = {
-    events-bq     = google_pubsub_subscription.events_bigquery.name
-    invalid-bq    = google_pubsub_subscription.invalid_bigquery.name
-    events-stream = google_pubsub_subscription.events_stream.name
-  }
+  watched_subscriptions = merge(
+    { for key, sub in google_pubsub_subscription.bigquery : key => sub.name },
+    { events-stream = google_pubsub_subscription.events_stream.name },
+  )
   watched_jobs = {
     models     = google_cloud_run_v2_job.models.name
     batch-sync = google_cloud_run_v2_job.batch_sync.name

@@ -39,10 +39,7 @@ output "topics" {
 
 output "raw_tables" {
   description = "Fully qualified raw tables the BigQuery subscriptions write."
-  value = {
-    events         = "${var.project_id}.${google_bigquery_dataset.raw.dataset_id}.${google_bigquery_table.events.table_id}"
-    events_invalid = "${var.project_id}.${google_bigquery_dataset.raw.dataset_id}.${google_bigquery_table.events_invalid.table_id}"
-  }
+  value       = { for name, table in google_bigquery_table.raw : name => "${var.project_id}.${table.dataset_id}.${table.table_id}" }
 }
 
 output "datasets" {

@@ -57,15 +57,21 @@ resource "google_pubsub_subscription" "dead_letter" {
   }
 }
 
-resource "google_pubsub_subscription" "events_bigquery" {
+# One BigQuery subscription per topic, each landing in its own raw table (subscription key → topic and table).
+resource "google_pubsub_subscription" "bigquery" {
+  for_each = {
+    events-bq  = { topic = google_pubsub_topic.events.id, table = "events" }
+    invalid-bq = { topic = google_pubsub_topic.invalid.id, table = "events_invalid" }
+  }
+
   project                    = var.project_id
-  name                       = local.subscription_names["events-bq"]
-  topic                      = google_pubsub_topic.events.id
+  name                       = local.subscription_names[each.key]
+  topic                      = each.value.topic
   labels                     = local.labels
   message_retention_duration = var.message_retention_duration
 
   bigquery_config {
-    table = "${var.project_id}.${google_bigquery_dataset.raw.dataset_id}.${google_bigquery_table.events.table_id}"
+    table = "${var.project_id}.${google_bigquery_dataset.raw.dataset_id}.${google_bigquery_table.raw[each.value.table].table_id}"
     # The table has the fixed raw contract columns; data stays one JSON value so schema changes in the event
     # need no table migration.
     use_topic_schema    = false
@@ -75,42 +81,25 @@ resource "google_pubsub_subscription" "events_bigquery" {
   }
 
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter["events-bq"].id
+    dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id
     max_delivery_attempts = var.bigquery_max_delivery_attempts
   }
 
   expiration_policy {
-    ttl = ""
+    ttl = "" # never expire, however long it stays idle
   }
 
   depends_on = [google_bigquery_table_iam_member.pubsub_writes_raw]
 }
 
-resource "google_pubsub_subscription" "invalid_bigquery" {
-  project                    = var.project_id
-  name                       = local.subscription_names["invalid-bq"]
-  topic                      = google_pubsub_topic.invalid.id
-  labels                     = local.labels
-  message_retention_duration = var.message_retention_duration
+moved {
+  from = google_pubsub_subscription.events_bigquery
+  to   = google_pubsub_subscription.bigquery["events-bq"]
+}
 
-  bigquery_config {
-    table               = "${var.project_id}.${google_bigquery_dataset.raw.dataset_id}.${google_bigquery_table.events_invalid.table_id}"
-    use_topic_schema    = false
-    use_table_schema    = false
-    write_metadata      = true
-    drop_unknown_fields = false
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter["invalid-bq"].id
-    max_delivery_attempts = var.bigquery_max_delivery_attempts
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [google_bigquery_table_iam_member.pubsub_writes_raw]
+moved {
+  from = google_pubsub_subscription.invalid_bigquery
+  to   = google_pubsub_subscription.bigquery["invalid-bq"]
 }
 
 resource "google_pubsub_subscription" "events_stream" {
