@@ -8,10 +8,18 @@ import type { DestinationLimits } from '../../src/core/destination';
 
 /** "At most 2000 Event resources can be sent in a single request." */
 export const MAX_EVENTS_PER_REQUEST = 2000;
-/** Audience members per request: unverified; one public connector uses 10,000. */
+/** "At most 10000 AudienceMember resources can be sent in a single request" (ingest and remove). */
 export const MAX_MEMBERS_PER_REQUEST = 10_000;
 /** RESOURCE_EXHAUSTED without Retry-After. */
 export const QUOTA_BACKOFF_MS = 60_000;
+/**
+ * Per Google Cloud project: 300 requests a minute for IngestionService writes, and separately 300 a minute for
+ * reads such as requestStatus:retrieve (https://developers.google.com/data-manager/api/devguides/limits).
+ */
+export const REQUESTS_PER_MINUTE = 300;
+/** requestStatus polling: first wait, then doubling up to the cap, until `verifyTimeoutMs`. */
+export const STATUS_BACKOFF_BASE_MS = 5_000;
+export const STATUS_BACKOFF_CAP_MS = 60_000;
 
 const accountId = z.string().regex(/^\d+$/, 'account ids are digits only (no dashes)');
 
@@ -36,6 +44,19 @@ export const configSchema = z.object({
   batchSize: z.number().int().min(1).max(MAX_EVENTS_PER_REQUEST).default(MAX_EVENTS_PER_REQUEST),
   audienceBatchSize: z.number().int().min(1).max(MAX_MEMBERS_PER_REQUEST).default(MAX_MEMBERS_PER_REQUEST),
   timeoutMs: z.number().int().positive().default(30_000),
+  /**
+   * After a run, read `requestStatus:retrieve` for every request id it got back and record what Google made of
+   * each request (success, partial, failure and the reasons).
+   */
+  verify: z.boolean().default(true),
+  /** How long the run waits for requests still PROCESSING; the rest are checked again on the next run. 0: one look. */
+  verifyTimeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(5 * 60_000),
+  /** requestStatus reads per minute, below the project's 300 read quota (shared with other readers). */
+  statusRequestsPerMinute: z.number().int().min(1).max(REQUESTS_PER_MINUTE).default(240),
 });
 
 export type GoogleAdsConfig = z.infer<typeof configSchema>;
@@ -43,5 +64,5 @@ export type GoogleAdsConfig = z.infer<typeof configSchema>;
 export const SECRETS = ['GOOGLE_DATA_MANAGER_ACCESS_TOKEN'];
 
 export function limits(config: GoogleAdsConfig): DestinationLimits {
-  return { maxBatchSize: config.batchSize };
+  return { maxBatchSize: config.batchSize, requestsPerSecond: REQUESTS_PER_MINUTE / 60 };
 }

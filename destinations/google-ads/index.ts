@@ -3,6 +3,7 @@ import type { Destination, Outcome } from '../../src/core/destination';
 import { sendGrouped, sendPrepared } from '../shared';
 import { post } from './client';
 import { SECRETS, configSchema, limits, type GoogleAdsConfig } from './config';
+import { verifyRequests } from './status';
 import { eventsBody, membersBody, toEvent, toMember, type DmMember } from './transform';
 
 export const googleAds: Destination<GoogleAdsConfig> = {
@@ -50,6 +51,11 @@ export const googleAds: Destination<GoogleAdsConfig> = {
       memberAt.forEach((at, i) => (outcomes[at] = results[i]));
     }
     return outcomes;
+  },
+  // Data Manager processes accepted requests later: the run reads back what became of each one.
+  verify(requestIds, ctx) {
+    if (!ctx.config.verify || ctx.dryRun || ctx.validate) return Promise.resolve([]);
+    return verifyRequests(requestIds, ctx);
   },
 };
 

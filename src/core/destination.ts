@@ -81,6 +81,24 @@ export interface DestinationContext<C> {
   validate?: boolean;
 }
 
+/**
+ * What the vendor finally made of one request it accepted asynchronously (Data Manager answers `{ requestId }` and
+ * processes later): `success` every record, `partial` some records failed, `failure` none went in, `pending`
+ * still processing when the check gave up (checked again on the next run), `unknown` the vendor does not know the
+ * id (or its status).
+ */
+export interface RequestVerification {
+  requestId: string;
+  status: 'success' | 'partial' | 'failure' | 'pending' | 'unknown';
+  /** Records the vendor counted in the request, when it says. */
+  records?: number;
+  /** Records that failed, when it says. */
+  failedRecords?: number;
+  /** The vendor's reasons, e.g. `PROCESSING_ERROR_REASON_EVENT_TOO_OLD x3`. */
+  errors: string[];
+  warnings?: string[];
+}
+
 export interface Destination<C = unknown> {
   name: string;
   description: string;
@@ -100,6 +118,13 @@ export interface Destination<C = unknown> {
   secrets?: string[];
   /** Returns exactly one outcome per record, in order. */
   send(batch: SyncRecord[], ctx: DestinationContext<C>): Promise<Outcome[]>;
+  /**
+   * Optional, for vendors that accept requests and process them later: after a run has delivered, the executor
+   * passes the request ids its `ok` outcomes carried (plus ids still `pending` from earlier runs) and records one
+   * verification per id. Polling, backoff and its time bound are the destination's own. Not called in dry-run or
+   * validation mode.
+   */
+  verify?(requestIds: string[], ctx: DestinationContext<C>): Promise<RequestVerification[]>;
 }
 
 export const systemClock: Clock = {
