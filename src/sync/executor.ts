@@ -20,13 +20,23 @@ import type {
   DestinationLimits,
   HttpClient,
   Outcome,
+  RequestVerification,
   SyncRecord,
 } from '../core/destination';
 import { ConfigError, RetryableError } from '../core/errors';
 import type { Consent } from '../core/event';
 import type { SyncWarehouse } from '../warehouse/duckdb';
 import type { SyncDefinition } from './config';
-import { ensureState, Ledger, Runs, STATE_TABLES, type LedgerOutcome, type LedgerRow, type RunRecord } from './ledger';
+import {
+  ensureState,
+  Ledger,
+  RequestStatuses,
+  Runs,
+  STATE_TABLES,
+  type LedgerOutcome,
+  type LedgerRow,
+  type RunRecord,
+} from './ledger';
 import {
   parsePayload,
   plan,
@@ -98,6 +108,8 @@ export interface RunResult {
   plan: PlanSummary;
   recovery: RecoveryResult;
   stats: BatchStats;
+  /** What the vendor made of the run's requests, for destinations that process later (Destination.verify). */
+  verification?: RequestVerification[];
 }
 
 export function stateKey(
@@ -305,6 +317,7 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
   }
   run.finished_at = clock.now();
   lap('sendMs');
+  const verification = await verifyRequests(deps, run, { key, d, dataset, logger });
   await applySnapshots(wh, d, dataset, key, run.run_id, run.finished_at);
   await runs.finish(run);
   lap('snapshotMs');
@@ -321,7 +334,74 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
     'sync run finished',
   );
   if (run.status === 'failed' && run.error && executor.fatal instanceof ConfigError) throw executor.fatal;
-  return { run, plan: summary, recovery, stats: executor.stats(), timings };
+  return { run, plan: summary, recovery, stats: executor.stats(), timings, ...(verification ? { verification } : {}) };
+}
+
+/**
+ * For destinations that accept requests and process them later (Destination.verify): asks what became of the
+ * request ids this run's deliveries carried and of those still pending from earlier runs, records each answer in
+ * `request_status`, and marks the run partial with a summary when the vendor reports failed records. A failing
+ * check is logged and never fails the run: the records were accepted.
+ */
+async function verifyRequests(
+  deps: ExecutorDeps,
+  run: RunRecord,
+  s: { key: string; d: Dialect; dataset: string; logger: Logger },
+): Promise<RequestVerification[] | undefined> {
+  const destination = deps.destination;
+  if (!destination.verify || deps.dryRun || deps.validate || run.status === 'failed') return undefined;
+  const wh = deps.warehouse;
+  const statuses = new RequestStatuses(wh, s.d, s.dataset);
+  const ledger = s.d.table(s.dataset, STATE_TABLES.ledger);
+  try {
+    const ids = await wh.query<{ request_id: string }>(
+      `SELECT DISTINCT request_id FROM ${ledger} WHERE run_id = ${s.d.str(run.run_id)} AND outcome = 'ok'
+       AND request_id IS NOT NULL ORDER BY request_id`,
+    );
+    const requestIds = [...new Set([...(await statuses.pending(s.key)), ...ids.map((r) => r.request_id)])];
+    if (!requestIds.length) return [];
+    const ctx: DestinationContext<unknown> = {
+      config: deps.destinationConfig,
+      http: deps.http,
+      logger: s.logger,
+      clock: deps.clock,
+      dryRun: false,
+      validate: false,
+    };
+    const results = await destination.verify(requestIds, ctx);
+    const at = deps.clock.now();
+    await statuses.write(
+      results.map((v) => ({
+        run_id: run.run_id,
+        sync: s.key,
+        destination: destination.name,
+        request_id: v.requestId,
+        status: v.status,
+        records: v.records ?? null,
+        failed_records: v.failedRecords ?? null,
+        errors: v.errors.length ? v.errors.join('; ') : null,
+        checked_at: at,
+      })),
+    );
+    const bad = results.filter((v) => v.status === 'failure' || v.status === 'partial');
+    const pending = results.filter((v) => v.status === 'pending').length;
+    if (bad.length) {
+      const failed = bad.reduce((n, v) => n + (v.failedRecords ?? 0), 0);
+      const reasons = [...new Set(bad.flatMap((v) => v.errors))].slice(0, 5).join('; ');
+      const note = `${destination.name} reported failed records in ${bad.length} of ${results.length} requests (failed records: ${failed}): ${reasons}`;
+      run.error = run.error ? `${run.error}; ${note}` : note;
+      if (run.status === 'ok') run.status = 'partial';
+      s.logger.warn({ requests: results.length, failed_requests: bad.length, failed_records: failed }, note);
+    }
+    s.logger.info(
+      { requests: results.length, failed_requests: bad.length, pending },
+      'checked what the destination made of the requests',
+    );
+    return results;
+  } catch (error) {
+    s.logger.warn({ err: error }, 'could not check request status; checked again on the next run');
+    return undefined;
+  }
 }
 
 interface ExecutorState {

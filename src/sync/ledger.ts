@@ -17,6 +17,7 @@ export const STATE_TABLES = {
   runs: 'sync_runs',
   ledger: 'delivery_ledger',
   snapshots: 'snapshots',
+  requests: 'request_status',
 } as const;
 
 export type LedgerOutcome = 'pending' | 'ok' | 'rejected' | 'retry' | 'failed' | 'split' | 'interrupted' | 'unknown';
@@ -87,6 +88,19 @@ export const SNAPSHOT_COLUMNS: ColumnSpec[] = [
   { name: 'synced_at', type: 'timestamp' },
 ];
 
+/** What a vendor that processes requests later made of each one (Destination.verify), appended per check. */
+export const REQUEST_STATUS_COLUMNS: ColumnSpec[] = [
+  { name: 'run_id', type: 'string' },
+  { name: 'sync', type: 'string' },
+  { name: 'destination', type: 'string' },
+  { name: 'request_id', type: 'string' },
+  { name: 'status', type: 'string' },
+  { name: 'records', type: 'int' },
+  { name: 'failed_records', type: 'int' },
+  { name: 'errors', type: 'string' },
+  { name: 'checked_at', type: 'timestamp' },
+];
+
 function ddl(d: Dialect, dataset: string, table: string, columns: ColumnSpec[]): string {
   const cols = columns.map((c) => `${d.col(c.name)} ${d.type[c.type]}`).join(', ');
   return `CREATE TABLE IF NOT EXISTS ${d.table(dataset, table)} (${cols})`;
@@ -98,6 +112,57 @@ export async function ensureState(wh: SyncWarehouse, d: Dialect, dataset: string
   await wh.exec(ddl(d, dataset, STATE_TABLES.runs, RUN_COLUMNS));
   await wh.exec(ddl(d, dataset, STATE_TABLES.ledger, LEDGER_COLUMNS));
   await wh.exec(ddl(d, dataset, STATE_TABLES.snapshots, SNAPSHOT_COLUMNS));
+  await wh.exec(ddl(d, dataset, STATE_TABLES.requests, REQUEST_STATUS_COLUMNS));
+}
+
+export interface RequestStatusRow {
+  run_id: string;
+  sync: string;
+  destination: string;
+  request_id: string;
+  status: string;
+  records: number | null;
+  failed_records: number | null;
+  errors: string | null;
+  checked_at: Date;
+}
+
+export class RequestStatuses {
+  constructor(
+    private readonly wh: SyncWarehouse,
+    private readonly d: Dialect,
+    private readonly dataset: string,
+  ) {}
+
+  get table(): string {
+    return this.d.table(this.dataset, STATE_TABLES.requests);
+  }
+
+  async write(rows: RequestStatusRow[]): Promise<void> {
+    if (!rows.length) return;
+    await this.wh.insertRows(
+      this.dataset,
+      STATE_TABLES.requests,
+      REQUEST_STATUS_COLUMNS,
+      rows.map((r) => REQUEST_STATUS_COLUMNS.map((c) => r[c.name as keyof RequestStatusRow] ?? null)),
+    );
+  }
+
+  /** Request ids of a sync whose latest check left them pending: checked again on its next run. */
+  async pending(sync: string): Promise<string[]> {
+    const rows = await this.wh.query<{ request_id: string }>(
+      `SELECT DISTINCT p.request_id FROM ${this.table} p WHERE p.sync = ${this.d.str(sync)} AND p.status = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM ${this.table} o WHERE o.sync = p.sync AND o.request_id = p.request_id
+                       AND o.status <> 'pending') ORDER BY p.request_id`,
+    );
+    return rows.map((r) => r.request_id);
+  }
+
+  async forRun(runId: string): Promise<RequestStatusRow[]> {
+    return this.wh.query<RequestStatusRow>(
+      `SELECT * FROM ${this.table} WHERE run_id = ${this.d.str(runId)} ORDER BY request_id`,
+    );
+  }
 }
 
 interface QueuedWrite {
