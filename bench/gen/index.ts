@@ -482,6 +482,47 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
   return manifest;
 }
 
+/**
+ * Writes hand-made events into the raw layout next to generated batches (one Parquet file, `name` in its file name),
+ * for tests that need a precise situation (a merge, a split, a lone consent change). Message ids are derived from
+ * `name`, so the file is the same on every run.
+ */
+export async function writeRawEvents(
+  dataDir: string,
+  name: string,
+  rows: { event: CanonicalEvent; publishTime: Date }[],
+): Promise<void> {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`writeRawEvents: name must be [a-z0-9-]+, got ${name}`);
+  const paths = localPaths(dataDir);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tagpipe-gen-'));
+  const instance = await DuckDBInstance.create(':memory:');
+  const db = await instance.connect();
+  try {
+    await db.run("SET TimeZone = 'UTC'");
+    const file = path.join(tmp, 'events.ndjson');
+    const lines = rows.map(({ event, publishTime }, i) =>
+      JSON.stringify({
+        subscription_name: SUBSCRIPTION,
+        message_id: `${name}-${i}`,
+        publish_time: publishTime.toISOString(),
+        data: JSON.stringify(event),
+        attributes: JSON.stringify(eventAttributes(event)),
+      }),
+    );
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    await db.run(
+      `COPY (SELECT subscription_name, message_id, publish_time, "data"::JSON AS "data", "attributes"::JSON AS "attributes",
+         strftime(publish_time, '%Y-%m-%d') AS "date" FROM read_ndjson(${sqlStr(file)}, columns = ${NDJSON_COLUMNS}) ORDER BY publish_time)
+       TO ${sqlStr(paths.rawTable('events'))} (FORMAT parquet, PARTITION_BY ("date"), OVERWRITE_OR_IGNORE true,
+       FILENAME_PATTERN 'hand-${name}-{i}', COMPRESSION zstd)`,
+    );
+  } finally {
+    db.closeSync();
+    instance.closeSync();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 function parseArgs(argv: string[]): GenerateOptions & { manifest?: string } {
   const out: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {

@@ -11,8 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { generate, type GenerateManifest } from '../../bench/gen';
-import { canonicalEventSchema, formatIssues } from '../../src/core/event';
+import { createHash } from 'node:crypto';
+import { generate, writeRawEvents, type GenerateManifest } from '../../bench/gen';
+import { canonicalEventSchema, formatIssues, type CanonicalEvent } from '../../src/core/event';
 import { dbtExecutable, findProjectRoot, runDbt } from '../../src/warehouse/dbt';
 import { localPaths } from '../../src/warehouse/types';
 
@@ -47,6 +48,43 @@ async function dbt(args: string[], dataDir: string, extra: Partial<Parameters<ty
 }
 
 const num = (v: unknown) => Number(v);
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The marts' rows that an incremental run must get exactly as a full rebuild does. */
+const snapshot = async (warehouse: string) => ({
+  sessions: await query(
+    warehouse,
+    'SELECT session_key, person_id, event_count, page_views, started_at, ended_at, landing_page_path, is_engaged FROM marts.sessions ORDER BY session_key',
+  ),
+  users: await query(
+    warehouse,
+    'SELECT person_id, user_id, anonymous_ids, email, first_name, email_sha256, country, traits, event_count, first_seen_at, last_seen_at, purchase_count, lifetime_value, last_purchase_at, consent_ads, consent_source FROM marts.users ORDER BY person_id',
+  ),
+  consent: await query(
+    warehouse,
+    'SELECT person_id, consent_analytics, consent_ads, consent_ad_user_data, consent_ad_personalization, consent_source, consent_updated_at FROM marts.consent_state ORDER BY person_id',
+  ),
+  events: await query(warehouse, 'SELECT event_id, person_id, session_key FROM marts.events ORDER BY event_id'),
+  members: await query(warehouse, 'SELECT member_key FROM marts.audience_members ORDER BY member_key'),
+  conversions: await query(
+    warehouse,
+    'SELECT conversion_key, event_id, person_id, session_key, value FROM marts.conversions ORDER BY conversion_key',
+  ),
+  identities: await query(
+    warehouse,
+    'SELECT node, person_id, first_seen_at, last_seen_at, is_stitching_excluded FROM marts.identities ORDER BY node',
+  ),
+});
+
+function expectSameMarts(
+  incremental: Awaited<ReturnType<typeof snapshot>>,
+  full: Awaited<ReturnType<typeof snapshot>>,
+) {
+  for (const key of Object.keys(full) as (keyof typeof full)[]) {
+    expect({ key, rows: incremental[key].length }).toEqual({ key, rows: full[key].length });
+    expect(incremental[key]).toEqual(full[key]);
+  }
+}
 
 describe('dbt models on DuckDB', () => {
   let dataDir: string;
@@ -237,35 +275,10 @@ describe('dbt models on DuckDB', () => {
   });
 
   test('incremental results equal a full rebuild', async () => {
-    const snapshot = async () => ({
-      sessions: await query(
-        warehouse,
-        'SELECT session_key, person_id, event_count, page_views, started_at, ended_at, landing_page_path, is_engaged FROM marts.sessions ORDER BY session_key',
-      ),
-      users: await query(
-        warehouse,
-        'SELECT person_id, user_id, anonymous_ids, email, email_sha256, event_count, first_seen_at, last_seen_at, lifetime_value, consent_ads FROM marts.users ORDER BY person_id',
-      ),
-      consent: await query(warehouse, 'SELECT * FROM marts.consent_state ORDER BY person_id'),
-      events: await query(warehouse, 'SELECT event_id, person_id, session_key FROM marts.events ORDER BY event_id'),
-      members: await query(warehouse, 'SELECT member_key FROM marts.audience_members ORDER BY member_key'),
-      conversions: await query(
-        warehouse,
-        'SELECT conversion_key, event_id, person_id, session_key, value FROM marts.conversions ORDER BY conversion_key',
-      ),
-      identities: await query(
-        warehouse,
-        'SELECT node, person_id, first_seen_at, last_seen_at, is_stitching_excluded FROM marts.identities ORDER BY node',
-      ),
-    });
-    const incremental = await snapshot();
+    const incremental = await snapshot(warehouse);
     expect(incremental.sessions.length).toBeGreaterThan(100);
     await dbt(['run', '--full-refresh', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
-    const full = await snapshot();
-    for (const key of Object.keys(full) as (keyof typeof full)[]) {
-      expect({ key, rows: incremental[key].length }).toEqual({ key, rows: full[key].length });
-      expect(incremental[key]).toEqual(full[key]);
-    }
+    expectSameMarts(incremental, await snapshot(warehouse));
   }, 240_000);
 
   test('stitching picks up devices linked by new logins across runs', async () => {
@@ -283,6 +296,132 @@ describe('dbt models on DuckDB', () => {
       });
     }
   });
+
+  test('a merge, a split and a lone consent withdrawal: the next run re-rolls those people, as a rebuild would', async () => {
+    const identities = await query(
+      warehouse,
+      'SELECT node, identifier_type, identifier, person_id, is_stitching_excluded FROM marts.identities',
+    );
+    const personOf = new Map(identities.map((r) => [String(r.node), String(r.person_id)]));
+    const nodesOf = (person: string) => identities.filter((r) => r.person_id === person);
+    // A person_id is the hash of the person's oldest identifier (identities.sql).
+    const rootOf = (person: string) =>
+      nodesOf(person).find((r) => sha256(`person:${String(r.node)}`).slice(0, 32) === person);
+    const everyone = [...batch0.people, ...batch1.people];
+    const registered = [...new Map(everyone.map((p) => [p.userId, p])).values()].filter((p) =>
+      personOf.has(`user_id:${p.userId}`),
+    );
+    const personOfUser = (userId: string) => personOf.get(`user_id:${userId}`)!;
+    const members = await query(warehouse, 'SELECT audience_id, person_id, user_id FROM marts.audience_members');
+
+    // Withdrawal: an audience member whose only new event is an anonymous page view that withdraws ads consent.
+    const withdrawer = members.find((m) => m.user_id !== null)!;
+    expect(withdrawer).toBeDefined();
+    const withdrawerPerson = String(withdrawer.person_id);
+    const withdrawerDevice = nodesOf(withdrawerPerson).find(
+      (r) => r.identifier_type === 'anonymous_id' && r.is_stitching_excluded === false,
+    )!;
+    expect(withdrawerDevice).toBeDefined();
+    // Merge: a login of B carrying A's email links A's and B's people.
+    const untouched = (p: { userId: string }) => personOfUser(p.userId) !== withdrawerPerson;
+    const [a, b] = registered.filter(untouched);
+    const before = { a: personOfUser(a.userId), b: personOfUser(b.userId) };
+    expect(before.a).not.toBe(before.b);
+    // Split: a device of C shows up with 3 more user_ids, so the over-merge guard takes it out of C's person.
+    const c = registered.find(
+      (p) =>
+        untouched(p) &&
+        ![before.a, before.b].includes(personOfUser(p.userId)) &&
+        nodesOf(personOfUser(p.userId)).filter((r) => r.identifier_type === 'anonymous_id').length >= 2,
+    )!;
+    expect(c).toBeDefined();
+    const cPerson = personOfUser(c.userId);
+    const cRoot = rootOf(cPerson)!;
+    expect(cRoot).toBeDefined();
+    // The root device if the person started anonymous (its person_id then moves to the device alone), else any device.
+    const splitDevice = String(
+      (cRoot.identifier_type === 'anonymous_id'
+        ? cRoot
+        : nodesOf(cPerson).find((r) => r.identifier_type === 'anonymous_id'))!.identifier,
+    );
+
+    const at = Date.parse('2026-01-29T00:30:00Z');
+    let n = 0;
+    const event = (fields: Partial<CanonicalEvent>, consentAds = true): CanonicalEvent =>
+      canonicalEventSchema.parse({
+        event_id: `hand-${SEED}-${n++}`,
+        type: 'page',
+        event: null,
+        anonymous_id: null,
+        user_id: null,
+        timestamp: new Date(at + n * 60_000).toISOString(),
+        received_at: new Date(at + n * 60_000 + 50).toISOString(),
+        source: { id: 'web-sdk', protocol: 'sdk' },
+        context: { page: { url: 'https://shop.example.com/', path: '/' } },
+        properties: {},
+        traits: {},
+        consent: {
+          analytics: true,
+          ads: consentAds,
+          ad_user_data: consentAds,
+          ad_personalization: consentAds,
+          source: 'explicit',
+        },
+        identifiers: {},
+        schema_version: 1,
+        ...fields,
+      });
+    const events = [
+      event({ anonymous_id: String(withdrawerDevice.identifier) }, false),
+      event({ type: 'identify', user_id: b.userId, identifiers: { email_sha256: a.emailSha256 } }),
+      ...[1, 2, 3].map((i) => event({ anonymous_id: splitDevice, user_id: `split-${SEED}-${i}` })),
+    ];
+    await writeRawEvents(
+      dataDir,
+      'restitch',
+      events.map((e) => ({ event: e, publishTime: new Date(Date.parse(e.received_at) + 1000) })),
+    );
+    await dbt(['build', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
+
+    const after = await query(warehouse, 'SELECT node, person_id FROM marts.identities');
+    const personAfter = new Map(after.map((r) => [String(r.node), String(r.person_id)]));
+    const users = new Set((await query(warehouse, 'SELECT person_id FROM marts.users')).map((r) => r.person_id));
+    const consent = new Map(
+      (await query(warehouse, 'SELECT person_id, consent_ads FROM marts.consent_state')).map((r) => [
+        r.person_id,
+        r.consent_ads,
+      ]),
+    );
+    const people = new Set(after.map((r) => r.person_id));
+    expect(users).toEqual(people);
+    expect(new Set(consent.keys())).toEqual(people);
+
+    // Merge: one person now, and the person that dissolved has no row left anywhere.
+    const merged = personAfter.get(`user_id:${a.userId}`)!;
+    expect(personAfter.get(`user_id:${b.userId}`)).toBe(merged);
+    const gone = [before.a, before.b].filter((p) => p !== merged);
+    expect(gone).toHaveLength(1);
+    expect(users.has(gone[0])).toBe(false);
+    expect(consent.has(gone[0])).toBe(false);
+
+    // Split: the device and the rest of C are two people, each with a row.
+    const device = personAfter.get(`anonymous_id:${splitDevice}`)!;
+    const rest = personAfter.get(`user_id:${c.userId}`)!;
+    expect(device).not.toBe(rest);
+    expect(after.filter((r) => r.person_id === device)).toHaveLength(1);
+    expect(users.has(device) && users.has(rest)).toBe(true);
+    for (const i of [1, 2, 3]) expect(users.has(personAfter.get(`user_id:split-${SEED}-${i}`))).toBe(true);
+
+    // Withdrawal: latest consent denies ads, and the person is in no audience any more.
+    expect(personAfter.get(String(withdrawerDevice.node))).toBe(withdrawerPerson);
+    expect(consent.get(withdrawerPerson)).toBe(false);
+    const membersAfter = await query(warehouse, 'SELECT person_id FROM marts.audience_members');
+    expect(membersAfter.filter((m) => m.person_id === withdrawerPerson)).toEqual([]);
+
+    const incremental = await snapshot(warehouse);
+    await dbt(['run', '--full-refresh', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
+    expectSameMarts(incremental, await snapshot(warehouse));
+  }, 360_000);
 });
 
 describe('dbt models on BigQuery (offline)', () => {

@@ -6,13 +6,14 @@
 -- distinct user_ids (a shared device or inbox) keeps its own person and links nobody.
 -- Incremental: a run re-stitches only the people a new or updated link touches (all their identifiers, so a new
 -- link merges whole people and a newly over-linked identifier splits them); upsert by node. A non-excluded link
--- never leaves a person, so people outside that scope cannot change.
+-- never leaves a person, so people outside that scope cannot change. `_tp_stitched_at` marks the rows a run wrote.
 {{
     config(
         materialized='incremental',
         unique_key='node',
         incremental_strategy=tp_upsert_strategy(),
         cluster_by=(['node'] if target.type == 'bigquery' else none),
+        on_schema_change='append_new_columns',
     )
 }}
 {%- set depth = var('tagpipe_stitch_max_depth') | int %}
@@ -175,6 +176,9 @@ select
     nodes.first_seen_at,
     nodes.last_seen_at,
     nodes.published_at,
-    nodes.node in (select node from excluded) as is_stitching_excluded
+    nodes.node in (select node from excluded) as is_stitching_excluded,
+    -- The run that wrote this row (every identifier of a re-stitched person is rewritten): users and
+    -- consent_state re-roll the people stitched after their own last run (macros/people.sql).
+    {{ tp_timestamp_literal(run_started_at) }} as _tp_stitched_at
 from nodes
 inner join components on nodes.node = components.node

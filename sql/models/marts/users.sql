@@ -1,6 +1,26 @@
 -- One row per person: identifiers, latest traits, activity and value, and their latest consent. Rolled up from
 -- int_node_activity through identities (no event scan), so a re-stitch regroups history on the next run.
+-- Incremental: only the people a run touched (macros/people.sql: new activity or a re-stitch) are rolled up again
+-- and upserted by person_id; people a merge or split dissolved are deleted first (pre_hook).
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy=tp_upsert_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=(['person_id'] if target.type == 'bigquery' else none),
+        pre_hook="{{ tp_delete_gone_people() }}",
+    )
+}}
+
 with
+
+{%- if is_incremental() %}
+
+touched as (
+    {{ tp_touched_people(tp_refresh_mark()) }}
+),
+{%- endif %}
 
 identities as (
     select
@@ -10,6 +30,9 @@ identities as (
         person_id,
         last_seen_at
     from {{ ref('identities') }}
+    {%- if is_incremental() %}
+    where person_id in (select person_id from touched)
+    {%- endif %}
 ),
 
 activity as (
@@ -42,15 +65,24 @@ ids as (
     group by person_id
 ),
 
+-- int_conversions, not the conversions view: the view's session join is not needed here.
 purchases as (
     select
-        person_id,
+        identities.person_id,
         count(*) as purchase_count,
-        sum(coalesce(value, 0)) as lifetime_value,
-        max(occurred_at) as last_purchase_at
-    from {{ ref('conversions') }}
-    where conversion_type = 'purchase' and person_id is not null
-    group by person_id
+        sum(coalesce(conversions.value, 0)) as lifetime_value,
+        max(conversions.occurred_at) as last_purchase_at
+    from {{ ref('int_conversions') }} as conversions
+    inner join identities on {{ tp_primary_node('conversions') }} = identities.node
+    where conversions.conversion_type = 'purchase'
+    group by identities.person_id
+),
+
+consent_state as (
+    select * from {{ ref('consent_state') }}
+    {%- if is_incremental() %}
+    where person_id in (select person_id from touched)
+    {%- endif %}
 )
 
 select
@@ -71,8 +103,9 @@ select
     coalesce(purchases.purchase_count, 0) as purchase_count,
     coalesce(purchases.lifetime_value, 0) as lifetime_value,
     purchases.last_purchase_at,
-    {{ consent_columns('consent_state') }}
+    {{ consent_columns('consent_state') }},
+    {{ tp_timestamp_literal(run_started_at) }} as _tp_refreshed_at
 from activity
 inner join ids on activity.person_id = ids.person_id
 left join purchases on activity.person_id = purchases.person_id
-left join {{ ref('consent_state') }} as consent_state on activity.person_id = consent_state.person_id
+left join consent_state on activity.person_id = consent_state.person_id
