@@ -23,6 +23,8 @@ const flag = (name: string): string | undefined => (args.includes(name) ? args[a
 const ROWS = Number(flag('--rows') ?? 0) || 1_000_000;
 const MEMORY_LIMIT = flag('--memory-limit') ?? '512MB';
 const THREADS = Number(flag('--threads') ?? 2);
+/** Print a memory trace (process and DuckDB) for each run on stderr. */
+const TRACE = args.includes('--trace');
 
 function fakeDestination(
   name: string,
@@ -75,17 +77,46 @@ interface Measured {
   batchSize: number;
   status: string;
   timings: RunResult['timings'];
+  /** Peaks of the JavaScript heap, V8's external memory and DuckDB's duckdb_memory() during the run. */
+  peaks: { heapMb: number; externalMb: number; duckdbMb: number; duckdbTempMb: number };
 }
 
-async function measure(name: string, fn: () => Promise<RunResult>): Promise<Measured> {
+const MB = 1024 * 1024;
+
+async function measure(wh: DuckDbWarehouse, name: string, fn: () => Promise<RunResult>): Promise<Measured> {
   if (global.gc) global.gc();
   let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const peaks = { heapMb: 0, externalMb: 0, duckdbMb: 0, duckdbTempMb: 0 };
   const started = process.hrtime.bigint();
+  const trace: string[] = [];
+  let sampling = false;
+  const timer = setInterval(() => {
+    const mu = process.memoryUsage();
+    peak = Math.max(peak, mu.rss);
+    peaks.heapMb = Math.max(peaks.heapMb, Math.round(mu.heapUsed / MB));
+    peaks.externalMb = Math.max(peaks.externalMb, Math.round(mu.external / MB));
+    if (sampling) return;
+    sampling = true;
+    // DuckDB's own accounting next to the process's: what memory_limit governs, and what it does not.
+    void wh
+      .memory()
+      .then((m) => {
+        peaks.duckdbMb = Math.max(peaks.duckdbMb, Math.round(m.usedBytes / MB));
+        peaks.duckdbTempMb = Math.max(peaks.duckdbTempMb, Math.round(m.temporaryBytes / MB));
+        if (TRACE) {
+          const t = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(1);
+          trace.push(
+            `${t}s rss ${Math.round(mu.rss / MB)} heap ${Math.round(mu.heapUsed / MB)} ext ${Math.round(mu.external / MB)} duckdb ${Math.round(m.usedBytes / MB)} temp ${Math.round(m.temporaryBytes / MB)}`,
+          );
+        }
+      })
+      .finally(() => (sampling = false));
+  }, 50);
   const result = await fn();
   if (result.run.error) process.stderr.write(`${name}: ${result.run.status}: ${result.run.error}\n`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(timer);
+  if (TRACE) process.stderr.write(`${trace.filter((_, i) => i % 4 === 0).join('\n')}\n`);
   peak = Math.max(peak, process.memoryUsage().rss);
   const mu = process.memoryUsage();
   process.stderr.write(
@@ -102,6 +133,7 @@ async function measure(name: string, fn: () => Promise<RunResult>): Promise<Meas
     batchSize: result.stats.maxBatchSize,
     status: result.run.status,
     timings: result.timings,
+    peaks,
   };
 }
 
@@ -144,16 +176,18 @@ async function main(): Promise<void> {
   const append = parseSync({ name: 'bench_append', source: 'conversions', destination: 'fake-capi', mode: 'append' });
   const results: Measured[] = [];
   results.push(
-    await measure('mirror 1M audience (adds)', () => runSync(mirror, { ...common, destination: audiences })),
+    await measure(wh, 'mirror 1M audience (adds)', () => runSync(mirror, { ...common, destination: audiences })),
   );
-  results.push(await measure('append 1M conversions', () => runSync(append, { ...common, destination: conversions })));
+  results.push(
+    await measure(wh, 'append 1M conversions', () => runSync(append, { ...common, destination: conversions })),
+  );
   // Incremental mirror: 2% leave, 2% join; the plan is a diff of 2M rows against the 1M snapshot.
   const churn = Math.round(ROWS * 0.02);
   await wh.exec(`DELETE FROM marts.audience_members WHERE CAST(substr(person_id, 2) AS BIGINT) < ${churn}`);
   await wh.exec(`INSERT INTO marts.audience_members SELECT 'high_value:q' || CAST(i AS VARCHAR), 'high_value', 'q' || CAST(i AS VARCHAR), NULL,
     sha256('q' || CAST(i AS VARCHAR)), NULL, 'DE', now()::TIMESTAMP, true, true, true, true, 'gcm' FROM range(${churn}) t(i)`);
   results.push(
-    await measure(`mirror incremental (${churn.toLocaleString()} adds + removes)`, () =>
+    await measure(wh, `mirror incremental (${churn.toLocaleString()} adds + removes)`, () =>
       runSync(mirror, { ...common, destination: audiences }),
     ),
   );
@@ -173,6 +207,8 @@ async function main(): Promise<void> {
     .slice(0, 2)
     .every((r) => r.rowsPerSecond >= 50_000 && r.peakRssMb < 300 && r.fillRatio >= 0.95 && r.status === 'ok');
   process.stdout.write(`targets (≥ 50,000 rows/s, RSS < 300 MB, batches ≥ 95% full): ${ok ? 'met' : 'NOT met'}\n`);
+  // Only full-size runs are the recorded figures; smaller ones (while profiling) just print.
+  if (ROWS !== 1_000_000) return;
   const out = path.join(__dirname, '..', 'results');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(

@@ -3,8 +3,9 @@
  * pages, fills batches to the destination's limits (records and payload bytes), sends them under its
  * concurrency and rate limits, retries retryable outcomes (Retry-After first, else capped exponential backoff
  * with jitter), records permanent rejections per row, and bisects whole-batch rejections so one bad row does not
- * sink its neighbours. Every attempt is in the ledger: a `pending` intent before the request, the outcome after.
- * Snapshots advance only for delivered rows.
+ * sink its neighbours. Every attempt is in the ledger: a `pending` intent before the request, the outcome after,
+ * each one row per request naming its range of plan positions (ledger.ts), so the ledger costs per request, not
+ * per record. Snapshots advance only for delivered rows.
  *
  * State is kept per state key: the sync name, with `__dry_run` / `__validate` appended for those runs, so a dry
  * run or a validation never counts as delivery.
@@ -34,12 +35,13 @@ import {
   Runs,
   STATE_TABLES,
   type LedgerOutcome,
-  type LedgerRow,
+  type RequestRow,
   type RunRecord,
 } from './ledger';
 import {
   parsePayload,
   plan,
+  planLedgerSql,
   planRowsSql,
   planTableName,
   recordAction,
@@ -125,10 +127,14 @@ export function resolveLimits(destination: Destination<unknown>, config: unknown
 
 interface Item {
   record: SyncRecord;
-  hash: string;
-  eventId: string | null;
-  consentBasis: string | null;
+  /** Position in the plan: names the record in the ledger (`delivery_plan`). */
+  pos: number;
   bytes: number;
+}
+
+/** Records per request: the sync's batchSize within the destination's limit. */
+export function batchLimit(sync: Pick<SyncDefinition, 'batchSize'>, limits: DestinationLimits): number {
+  return Math.max(1, Math.min(sync.batchSize ?? limits.maxBatchSize, limits.maxBatchSize));
 }
 
 const CONSENT_SOURCES = new Set(['gcm', 'tcf', 'explicit', 'default']);
@@ -166,29 +172,26 @@ export async function recover(
   const runs = new Runs(wh, d, dataset);
   const crashed = (await runs.crashed(key)).map((r) => r.run_id);
   const open = await ledger.unresolved(key);
+  const openRequests = await ledger.unresolvedRequests(key);
   const dedup = destination.dedup ?? 'none';
   const outcome: LedgerOutcome = dedup === 'none' ? 'unknown' : 'interrupted';
   const at = clock.now();
-  if (open.length) {
-    await ledger.write(
-      open.map((p) => ({
-        ...p,
-        at,
-        outcome,
-        vendor_error:
-          outcome === 'unknown'
-            ? `the process ended while this request was in flight and ${destination.name} cannot deduplicate a resend: check the destination; it is not sent again automatically (tagpipe sync status lists these)`
-            : `the process ended while this request was in flight; ${destination.name} deduplicates (${dedup}), so it is sent again`,
-      })),
-    );
-    logger.warn({ count: open.length, outcome }, 'resolved requests a crashed run left in flight');
+  const note =
+    outcome === 'unknown'
+      ? `the process ended while this request was in flight and ${destination.name} cannot deduplicate a resend: check the destination; it is not sent again automatically (tagpipe sync status lists these)`
+      : `the process ended while this request was in flight; ${destination.name} deduplicates (${dedup}), so it is sent again`;
+  const records = open.length + openRequests.reduce((n, r) => n + Number(r.pos_to) - Number(r.pos_from), 0);
+  if (open.length) await ledger.write(open.map((p) => ({ ...p, at, outcome, vendor_error: note })));
+  if (openRequests.length) {
+    await ledger.writeRequests(openRequests.map((p) => ({ ...p, at, outcome, vendor_error: note })));
   }
+  if (records) logger.warn({ count: records, outcome }, 'resolved requests a crashed run left in flight');
   for (const runId of crashed) await applySnapshots(wh, d, dataset, key, runId, at);
   await runs.markCrashed(crashed, at);
   return {
     crashedRuns: crashed,
-    interrupted: outcome === 'interrupted' ? open.length : 0,
-    unknown: outcome === 'unknown' ? open.length : 0,
+    interrupted: outcome === 'interrupted' ? records : 0,
+    unknown: outcome === 'unknown' ? records : 0,
   };
 }
 
@@ -214,6 +217,13 @@ export async function applySnapshots(
        SELECT ${d.str(key)}, p._tp_key, p._tp_hash, p._tp_payload, ${d.ts(at)} FROM ${planTable} p
        WHERE p._tp_action <> 'remove' AND p._tp_key IN (${delivered}); ${d.commit};`,
   );
+}
+
+/** Identity of a ledger entry: records with equal ones share a row. */
+function entrySignature(entry: { outcome: LedgerOutcome; o?: Outcome; note?: string }): string {
+  const o = entry.o;
+  if (!o) return `${entry.outcome}|${entry.note ?? ''}`;
+  return `${entry.outcome}|${o.httpStatus ?? ''}|${entry.note ?? errorText(o) ?? ''}|${o.status === 'ok' ? (o.requestId ?? '') : ''}`;
 }
 
 function errorText(outcome: Outcome): string | null {
@@ -302,6 +312,10 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
     return { run, plan: summary, recovery, stats: emptyStats, timings };
   }
   await runs.insert(run);
+  // What the ledger says of each planned record, copied in the warehouse before the first request names it.
+  if (summary.total > 0) {
+    await new Ledger(wh, d, dataset).recordPlan(run.run_id, batchLimit(sync, limits), planLedgerSql(d, summary));
+  }
   logger.info(
     { run_id: run.run_id, planned: summary.total, adds: run.adds, changes: run.changes, removes: run.removes },
     'sync run started',
@@ -423,8 +437,6 @@ class BatchExecutor {
   private readonly ctx: DestinationContext<unknown>;
   private readonly backoff: BackoffOptions;
   private seq = 0;
-  /** One timestamp per ledger write: rows written together share it (and the insert sends it once). */
-  private batchTime: Date | null = null;
   private batchSizes: number[] = [];
   private done = 0;
   fatal: Error | null = null;
@@ -437,7 +449,7 @@ class BatchExecutor {
     this.ledger = new Ledger(deps.warehouse, s.d, s.dataset);
     this.gate = new Gate(Math.max(1, s.limits.maxConcurrency ?? 2));
     this.throttle = new Throttle(deps.clock, s.limits.requestsPerSecond);
-    this.maxBatch = Math.max(1, Math.min(sync.batchSize ?? s.limits.maxBatchSize, s.limits.maxBatchSize));
+    this.maxBatch = batchLimit(sync, s.limits);
     this.maxBytes = s.limits.maxPayloadBytes ?? Infinity;
     this.backoff = deps.backoff ?? { baseMs: 1000, capMs: 60_000 };
     this.ctx = {
@@ -474,20 +486,14 @@ class BatchExecutor {
     });
   }
 
-  private toItem(line: string): Item {
+  private toItem(line: string, pos: number): Item {
     // `action|hash|payload` (planRowsSql): action and hash never contain '|'.
     const a = line.indexOf('|');
     const h = line.indexOf('|', a + 1);
     const action = line.slice(0, a) as PlanAction;
     const payload = line.slice(h + 1);
     const { key, row: data } = parsePayload(payload);
-    return {
-      record: { key, action: recordAction(this.sync.mode, action), row: data },
-      hash: line.slice(a + 1, h),
-      eventId: typeof data.event_id === 'string' ? data.event_id : null,
-      consentBasis: rowConsentBasis(data, this.s.purposes),
-      bytes: payload.length,
-    };
+    return { record: { key, action: recordAction(this.sync.mode, action), row: data }, pos, bytes: payload.length };
   }
 
   /**
@@ -501,14 +507,18 @@ class BatchExecutor {
     const size = this.deps.pageSize ?? 2000;
     const wh = this.deps.warehouse;
     if (wh.kind !== 'duckdb') {
-      yield* wh.stream<{ r: string }>(planRowsSql(summary), undefined, size);
+      yield* wh.stream<{ r: string }>(`${planRowsSql(summary)} ORDER BY _tp_pos`, undefined, size);
       return;
     }
     for (let from = 0; from < summary.total; from += size) {
       const rows = await wh.query<{ r: string }>(
         `${planRowsSql(summary)} WHERE rowid >= ${from} AND rowid < ${from + size} ORDER BY rowid`,
       );
-      if (rows.length) yield rows;
+      // Positions are counted as rows arrive: a page short of its rowids would shift every later one.
+      if (rows.length !== Math.min(size, summary.total - from)) {
+        throw new Error(`plan table ${summary.planTable} changed during the run (rowids ${from}.. missing)`);
+      }
+      yield rows;
     }
   }
 
@@ -517,6 +527,7 @@ class BatchExecutor {
     let batch: Item[] = [];
     let bytes = 0;
     let lastId = '';
+    let pos = 0;
     const dispatch = async () => {
       const items = batch;
       batch = [];
@@ -535,7 +546,7 @@ class BatchExecutor {
     };
     for await (const page of this.planPages(summary)) {
       for (const row of page) {
-        const item = this.toItem(row.r);
+        const item = this.toItem(row.r, pos++);
         // A key repeated in the source: the plan is sorted, so repeats are adjacent; one send per key and action.
         const id = `${item.record.action}|${item.record.key}`;
         if (id === lastId) continue;
@@ -551,42 +562,58 @@ class BatchExecutor {
     if (this.fatal) throw this.fatal;
   }
 
-  private ledgerRow(
-    item: Item,
+  /**
+   * Ledger rows for one request: one per run of records at consecutive plan positions with the same entry (the
+   * intent, or an outcome with its status, error and request id). A whole batch with one outcome is one row.
+   */
+  private requestRows(
+    items: Item[],
     attemptId: string,
     attempt: number,
-    outcome: LedgerOutcome,
-    o?: Outcome,
-    note?: string,
-    at: Date = this.batchTime ?? this.deps.clock.now(),
-  ): LedgerRow {
-    return {
-      run_id: this.s.run.run_id,
-      attempt_id: attemptId,
-      sync: this.s.key,
-      destination: this.deps.destination.name,
-      key: item.record.key,
-      event_id: item.eventId,
-      action: item.record.action,
-      row_hash: item.hash,
-      outcome,
-      http_status: o?.httpStatus ?? null,
-      vendor_error: note ?? (o ? errorText(o) : null),
-      attempts: attempt,
-      consent_basis: item.consentBasis,
-      request_id: o && o.status === 'ok' ? (o.requestId ?? null) : null,
-      at,
-    };
+    at: Date,
+    entryOf: (index: number) => { outcome: LedgerOutcome; o?: Outcome; note?: string },
+  ): RequestRow[] {
+    const rows: RequestRow[] = [];
+    let start = 0;
+    let first = entryOf(0);
+    let sig = entrySignature(first);
+    for (let i = 1; i <= items.length; i++) {
+      const entry = i < items.length ? entryOf(i) : null;
+      const next = entry ? entrySignature(entry) : '';
+      if (entry && items[i].pos === items[i - 1].pos + 1 && next === sig) continue;
+      const from = items[start].pos;
+      const to = items[i - 1].pos + 1;
+      rows.push({
+        run_id: this.s.run.run_id,
+        attempt_id: attemptId,
+        sync: this.s.key,
+        destination: this.deps.destination.name,
+        pos_from: from,
+        pos_to: to,
+        bucket_from: Math.floor(from / this.maxBatch),
+        bucket_to: Math.floor((to - 1) / this.maxBatch),
+        outcome: first.outcome,
+        http_status: first.o?.httpStatus ?? null,
+        vendor_error: first.note ?? (first.o ? errorText(first.o) : null),
+        attempts: attempt,
+        request_id: first.o && first.o.status === 'ok' ? (first.o.requestId ?? null) : null,
+        at,
+      });
+      if (entry) {
+        start = i;
+        first = entry;
+        sig = next;
+      }
+    }
+    return rows;
   }
 
   /** One request: intent, send, outcome. Errors thrown by the destination become outcomes here. */
   private async sendOnce(items: Item[], attempt: number): Promise<{ attemptId: string; outcomes: Outcome[] }> {
     await this.throttle.take();
     const attemptId = `${this.s.run.run_id}:${++this.seq}`;
-    const at = this.deps.clock.now();
-    await this.ledger.write(
-      items.map((item) => this.ledgerRow(item, attemptId, attempt, 'pending', undefined, undefined, at)),
-    );
+    const pending = { outcome: 'pending' as const };
+    await this.ledger.writeRequests(this.requestRows(items, attemptId, attempt, this.deps.clock.now(), () => pending));
     this.s.run.requests++;
     let outcomes: Outcome[];
     try {
@@ -601,8 +628,9 @@ class BatchExecutor {
       }
     } catch (error) {
       if (error instanceof ConfigError) {
-        await this.ledger.write(
-          items.map((item) => this.ledgerRow(item, attemptId, attempt, 'failed', undefined, error.message)),
+        const failed = { outcome: 'failed' as const, note: error.message };
+        await this.ledger.writeRequests(
+          this.requestRows(items, attemptId, attempt, this.deps.clock.now(), () => failed),
         );
         this.s.run.failed += items.length;
         throw error;
@@ -621,44 +649,42 @@ class BatchExecutor {
     const maxAttempts = this.sync.maxAttempts;
     while (todo.length) {
       const { attemptId, outcomes } = await this.sendOnce(todo, attempt);
-      const rows: LedgerRow[] = [];
+      const entries: { outcome: LedgerOutcome; o: Outcome }[] = [];
       const retry: Item[] = [];
       let retryAfter = 0;
       const at = this.deps.clock.now();
       const whole = outcomes.find((o) => o.status === 'rejected' && o.wholeBatch);
       if (whole && todo.length > 1) {
         // The vendor refused the request without naming the record: split it in halves until the bad row is alone.
-        await this.ledger.write(
-          todo.map((item) => this.ledgerRow(item, attemptId, attempt, 'split', whole, undefined, at)),
-        );
+        const split = { outcome: 'split' as const, o: whole };
+        await this.ledger.writeRequests(this.requestRows(todo, attemptId, attempt, at, () => split));
         const mid = Math.ceil(todo.length / 2);
         await this.deliver(todo.slice(0, mid), attempt);
         await this.deliver(todo.slice(mid), attempt);
         return;
       }
-      this.batchTime = at;
       todo.forEach((item, i) => {
         const o = outcomes[i];
         if (o.status === 'ok') {
-          rows.push(this.ledgerRow(item, attemptId, attempt, 'ok', o));
+          entries.push({ outcome: 'ok', o });
           this.s.run.delivered++;
           this.done++;
         } else if (o.status === 'rejected') {
-          rows.push(this.ledgerRow(item, attemptId, attempt, 'rejected', o));
+          entries.push({ outcome: 'rejected', o });
           this.s.run.rejected++;
           this.done++;
         } else if (attempt >= maxAttempts) {
-          rows.push(this.ledgerRow(item, attemptId, attempt, 'failed', o));
+          entries.push({ outcome: 'failed', o });
           this.s.run.failed++;
           this.done++;
         } else {
-          rows.push(this.ledgerRow(item, attemptId, attempt, 'retry', o));
+          entries.push({ outcome: 'retry', o });
           retry.push(item);
           retryAfter = Math.max(retryAfter, o.retryAfterMs ?? 0);
         }
       });
-      this.batchTime = null;
-      await this.ledger.write(rows);
+      // Every outcome row of an attempt goes in one statement: recovery reads one present as all present.
+      await this.ledger.writeRequests(this.requestRows(todo, attemptId, attempt, at, (i) => entries[i]));
       this.progress();
       if (!retry.length) return;
       if (retryAfter > 0) {

@@ -1,9 +1,19 @@
 /**
  * Sync state in the warehouse (`_tagpipe`, contract 6): the delivery ledger, run records and snapshots.
  *
- * The ledger is append-only: before a request, one `pending` row per record (the intent, sharing an attempt id);
- * after it, one row per record with the outcome. A pending row without an outcome row for its attempt id is a
- * request whose fate is unknown (the process died mid-send); recovery resolves it on the next run.
+ * `delivery_ledger` answers per record: one row per attempt and outcome, with key, event_id, action, outcome,
+ * HTTP status, vendor error, attempts, consent basis and request id. It is a view over three append-only tables,
+ * so a batch run writes per request, not per record:
+ *
+ * - `delivery_plan`: per run, one narrow row per planned record (position, key, event_id, action, row hash,
+ *   consent basis), copied from the plan table in one statement before the first request;
+ * - `delivery_requests`: per request, the intent (`pending`) before it and the outcome after it, each naming a
+ *   range of plan positions; a request whose records got different outcomes has one outcome row per run of equal
+ *   outcomes, all written in one statement;
+ * - `delivery_records`: rows written per record (streaming sends, and ledgers from before this layout).
+ *
+ * A pending intent without an outcome for its attempt id is a request whose fate is unknown (the process died
+ * mid-send); recovery resolves it on the next run.
  *
  * Outcomes: ok, rejected (permanent, with the vendor's reason), retry (a retryable answer; tried again),
  * failed (retries exhausted; planned again next run), split (a whole-batch rejection being bisected),
@@ -15,7 +25,11 @@ import type { Dialect } from './sql';
 
 export const STATE_TABLES = {
   runs: 'sync_runs',
+  /** The view (see the module header). */
   ledger: 'delivery_ledger',
+  ledgerRecords: 'delivery_records',
+  ledgerRequests: 'delivery_requests',
+  ledgerPlan: 'delivery_plan',
   snapshots: 'snapshots',
   requests: 'request_status',
 } as const;
@@ -56,6 +70,54 @@ export const LEDGER_COLUMNS: ColumnSpec[] = [
   { name: 'consent_basis', type: 'string' },
   { name: 'request_id', type: 'string' },
   { name: 'at', type: 'timestamp' },
+];
+
+/** One request's intent or outcome for a range of plan positions [pos_from, pos_to) of its run. */
+export interface RequestRow {
+  run_id: string;
+  attempt_id: string;
+  sync: string;
+  destination: string;
+  pos_from: number;
+  pos_to: number;
+  /** Plan buckets (position / bucket width) the range touches, first and last: the view joins on them. */
+  bucket_from: number;
+  bucket_to: number;
+  outcome: LedgerOutcome;
+  http_status: number | null;
+  vendor_error: string | null;
+  attempts: number;
+  request_id: string | null;
+  at: Date;
+}
+
+export const REQUEST_COLUMNS: ColumnSpec[] = [
+  { name: 'run_id', type: 'string' },
+  { name: 'attempt_id', type: 'string' },
+  { name: 'sync', type: 'string' },
+  { name: 'destination', type: 'string' },
+  { name: 'pos_from', type: 'int' },
+  { name: 'pos_to', type: 'int' },
+  { name: 'bucket_from', type: 'int' },
+  { name: 'bucket_to', type: 'int' },
+  { name: 'outcome', type: 'string' },
+  { name: 'http_status', type: 'int' },
+  { name: 'vendor_error', type: 'string' },
+  { name: 'attempts', type: 'int' },
+  { name: 'request_id', type: 'string' },
+  { name: 'at', type: 'timestamp' },
+];
+
+/** What the ledger says of a record that does not change between attempts, per run and plan position. */
+export const PLAN_COLUMNS: ColumnSpec[] = [
+  { name: 'run_id', type: 'string' },
+  { name: 'pos', type: 'int' },
+  { name: 'bucket', type: 'int' },
+  { name: 'key', type: 'string' },
+  { name: 'event_id', type: 'string' },
+  { name: 'action', type: 'string' },
+  { name: 'row_hash', type: 'string' },
+  { name: 'consent_basis', type: 'string' },
 ];
 
 export const RUN_COLUMNS: ColumnSpec[] = [
@@ -106,11 +168,50 @@ function ddl(d: Dialect, dataset: string, table: string, columns: ColumnSpec[]):
   return `CREATE TABLE IF NOT EXISTS ${d.table(dataset, table)} (${cols})`;
 }
 
-/** Creates the `_tagpipe` schema and tables when missing. */
+/**
+ * The ledger view: per-record rows as written, plus one row per record of each request range, found by plan
+ * position. The join is on (run, bucket) with the range as a residual filter: a request spans at most two
+ * buckets of its run's batch size, so each plan row meets a handful of request rows (a plain range join would
+ * compare every plan row of a run with every request of it).
+ */
+export function ledgerViewSql(d: Dialect, dataset: string): string {
+  const t = (name: string) => d.table(dataset, name);
+  const cols = LEDGER_COLUMNS.map((c) => d.col(c.name));
+  const fromPlan = new Set(['key', 'event_id', 'action', 'row_hash', 'consent_basis']);
+  const joined = LEDGER_COLUMNS.map((c) => `${fromPlan.has(c.name) ? 'p' : 'r'}.${d.col(c.name)}`);
+  return `SELECT ${cols.join(', ')} FROM ${t(STATE_TABLES.ledgerRecords)}
+UNION ALL
+SELECT ${joined.join(', ')}
+FROM (${d.expandBuckets(t(STATE_TABLES.ledgerRequests), 'q', 'q.bucket_from', 'q.bucket_to', '_tp_bucket')}) r
+JOIN ${t(STATE_TABLES.ledgerPlan)} p ON p.run_id = r.run_id AND p.bucket = r._tp_bucket AND p.pos >= r.pos_from AND p.pos < r.pos_to`;
+}
+
+/**
+ * Creates the `_tagpipe` schema, tables and the ledger view when missing. A ledger from before the view (a
+ * table named `delivery_ledger`) becomes `delivery_records`, rows kept.
+ */
 export async function ensureState(wh: SyncWarehouse, d: Dialect, dataset: string): Promise<void> {
   await wh.exec(`CREATE SCHEMA IF NOT EXISTS ${d.dataset(dataset)}`);
   await wh.exec(ddl(d, dataset, STATE_TABLES.runs, RUN_COLUMNS));
-  await wh.exec(ddl(d, dataset, STATE_TABLES.ledger, LEDGER_COLUMNS));
+  const tables =
+    d.kind === 'duckdb'
+      ? `SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ${d.str(dataset)}`
+      : `SELECT table_name, table_type FROM ${d.dataset(dataset)}.INFORMATION_SCHEMA.TABLES`;
+  const existing = new Map(
+    (await wh.query<{ table_name: string; table_type: string }>(tables)).map((r) => [r.table_name, r.table_type]),
+  );
+  if (existing.get(STATE_TABLES.ledger) === 'BASE TABLE' && !existing.has(STATE_TABLES.ledgerRecords)) {
+    await wh.exec(
+      `ALTER TABLE ${d.table(dataset, STATE_TABLES.ledger)} RENAME TO ${d.col(STATE_TABLES.ledgerRecords)}`,
+    );
+    existing.delete(STATE_TABLES.ledger);
+  }
+  await wh.exec(ddl(d, dataset, STATE_TABLES.ledgerRecords, LEDGER_COLUMNS));
+  await wh.exec(ddl(d, dataset, STATE_TABLES.ledgerRequests, REQUEST_COLUMNS));
+  await wh.exec(ddl(d, dataset, STATE_TABLES.ledgerPlan, PLAN_COLUMNS));
+  if (!existing.has(STATE_TABLES.ledger)) {
+    await wh.exec(`CREATE VIEW IF NOT EXISTS ${d.table(dataset, STATE_TABLES.ledger)} AS ${ledgerViewSql(d, dataset)}`);
+  }
   await wh.exec(ddl(d, dataset, STATE_TABLES.snapshots, SNAPSHOT_COLUMNS));
   await wh.exec(ddl(d, dataset, STATE_TABLES.requests, REQUEST_STATUS_COLUMNS));
 }
@@ -166,7 +267,8 @@ export class RequestStatuses {
 }
 
 interface QueuedWrite {
-  rows: LedgerRow[];
+  records: LedgerRow[];
+  requests: RequestRow[];
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -181,20 +283,30 @@ export class Ledger {
     private readonly dataset: string,
   ) {}
 
+  /** The ledger view, per record. */
   get table(): string {
     return this.d.table(this.dataset, STATE_TABLES.ledger);
   }
 
-  /**
-   * Appends rows; resolves once the warehouse has them (the pending intent must be durable before a send).
-   * Writes that arrive while one is being committed are committed together in the next statement (group commit):
-   * with several requests in flight, one batch's outcome and the next batch's intent share a commit, and each
-   * caller still resumes only after its own rows are durable. A commit costs about as much as 5,000 rows.
-   */
+  /** Appends per-record rows; resolves once the warehouse has them. */
   write(rows: LedgerRow[]): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
+    return this.enqueue(rows, []);
+  }
+
+  /** Appends request rows; resolves once the warehouse has them (the pending intent is durable before a send). */
+  writeRequests(rows: RequestRow[]): Promise<void> {
+    return this.enqueue([], rows);
+  }
+
+  /**
+   * Writes that arrive while one is being committed are committed together in the next statement (group commit):
+   * with several requests in flight, one request's outcome and the next one's intent share a statement (on
+   * BigQuery, one INSERT job), and each caller still resumes only after its own rows are durable.
+   */
+  private enqueue(records: LedgerRow[], requests: RequestRow[]): Promise<void> {
+    if (records.length === 0 && requests.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.queued.push({ rows, resolve, reject });
+      this.queued.push({ records, requests, resolve, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -206,12 +318,24 @@ export class Ledger {
         const group = this.queued;
         this.queued = [];
         try {
-          await this.wh.insertRows(
-            this.dataset,
-            STATE_TABLES.ledger,
-            LEDGER_COLUMNS,
-            group.flatMap((w) => w.rows.map((r) => LEDGER_COLUMNS.map((c) => r[c.name as keyof LedgerRow] ?? null))),
-          );
+          const records = group.flatMap((w) => w.records);
+          const requests = group.flatMap((w) => w.requests);
+          if (requests.length) {
+            await this.wh.insertRows(
+              this.dataset,
+              STATE_TABLES.ledgerRequests,
+              REQUEST_COLUMNS,
+              values(REQUEST_COLUMNS, requests),
+            );
+          }
+          if (records.length) {
+            await this.wh.insertRows(
+              this.dataset,
+              STATE_TABLES.ledgerRecords,
+              LEDGER_COLUMNS,
+              values(LEDGER_COLUMNS, records),
+            );
+          }
           for (const w of group) w.resolve();
         } catch (error) {
           for (const w of group) w.reject(error);
@@ -222,16 +346,51 @@ export class Ledger {
     }
   }
 
-  /** Pending intents of a sync with no outcome row: requests whose fate a crash hid. */
+  /**
+   * Copies a run's plan into `delivery_plan` (one statement, in the warehouse): what the ledger says of each
+   * planned record, by position. `select` yields the columns of PLAN_COLUMNS after run_id and bucket: pos, key,
+   * event_id, action, row_hash, consent_basis.
+   */
+  async recordPlan(runId: string, bucketWidth: number, select: string): Promise<void> {
+    const d = this.d;
+    const cols = PLAN_COLUMNS.map((c) => d.col(c.name)).join(', ');
+    await this.wh.exec(
+      `INSERT INTO ${d.table(this.dataset, STATE_TABLES.ledgerPlan)} (${cols})
+       SELECT ${d.str(runId)}, x.pos, ${d.intDiv('x.pos', String(Math.max(1, Math.trunc(bucketWidth))))}, x.${d.col('key')}, x.event_id, x.action, x.row_hash, x.consent_basis
+       FROM (${select}) x`,
+    );
+  }
+
+  /** Pending per-record intents of a sync with no outcome row: requests whose fate a crash hid. */
   async unresolved(sync: string): Promise<LedgerRow[]> {
     const d = this.d;
+    const records = d.table(this.dataset, STATE_TABLES.ledgerRecords);
     return this.wh.query<LedgerRow>(
-      `SELECT p.* FROM ${this.table} p WHERE p.sync = ${d.str(sync)} AND p.outcome = 'pending'
-       AND NOT EXISTS (SELECT 1 FROM ${this.table} o WHERE o.attempt_id = p.attempt_id AND o.outcome <> 'pending'
+      `SELECT p.* FROM ${records} p WHERE p.sync = ${d.str(sync)} AND p.outcome = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM ${records} o WHERE o.attempt_id = p.attempt_id AND o.outcome <> 'pending'
                        AND o.sync = p.sync AND o.${d.col('key')} = p.${d.col('key')})
        ORDER BY p.${d.col('at')}`,
     );
   }
+
+  /**
+   * Pending request intents of a sync with no outcome for their attempt: the outcome rows of an attempt are
+   * written in one statement, so one of them present means all are.
+   */
+  async unresolvedRequests(sync: string): Promise<RequestRow[]> {
+    const d = this.d;
+    const requests = d.table(this.dataset, STATE_TABLES.ledgerRequests);
+    return this.wh.query<RequestRow>(
+      `SELECT p.* FROM ${requests} p WHERE p.sync = ${d.str(sync)} AND p.outcome = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM ${requests} o WHERE o.attempt_id = p.attempt_id AND o.outcome <> 'pending'
+                       AND o.sync = p.sync)
+       ORDER BY p.${d.col('at')}, p.pos_from`,
+    );
+  }
+}
+
+function values<T extends object>(columns: ColumnSpec[], rows: T[]): unknown[][] {
+  return rows.map((r) => columns.map((c) => (r as Record<string, unknown>)[c.name] ?? null));
 }
 
 export interface RunRecord {

@@ -101,7 +101,7 @@ async function sourceColumns(ctx: PlanContext, dataset: string, table: string): 
 /** The source SELECT: key, mapped columns (+ consent columns), consent and identifier filters. */
 export async function buildSourceSql(
   ctx: PlanContext,
-): Promise<{ sql: string; purposes: ConsentPurpose[]; since: Date | null }> {
+): Promise<{ sql: string; purposes: ConsentPurpose[]; since: Date | null; names: string[] }> {
   const { d, sync } = ctx;
   const [dataset, table] = sourceTable(sync, ctx.martsDataset);
   const columns = await sourceColumns(ctx, dataset, table);
@@ -123,19 +123,24 @@ export async function buildSourceSql(
   for (const id of sync.identifiers) need(id, 'an identifier');
 
   let select: string;
+  const names: string[] = [];
   if (sync.fields) {
     const parts = Object.entries(sync.fields).map(([field, col]) => {
       need(col, `mapped to ${field}`);
+      names.push(field);
       return `s.${d.col(col)} AS ${d.col(field)}`;
     });
     // Consent columns ride along so each send can record its consent basis.
-    for (const col of CONSENT_COLUMNS) if (has.has(col) && !(col in sync.fields)) parts.push(`s.${d.col(col)}`);
+    for (const col of CONSENT_COLUMNS) {
+      if (has.has(col) && !(col in sync.fields)) {
+        names.push(col);
+        parts.push(`s.${d.col(col)}`);
+      }
+    }
     select = parts.join(', ');
   } else {
-    select = columns
-      .filter((c) => !c.startsWith('_tp_'))
-      .map((c) => `s.${d.col(c)}`)
-      .join(', ');
+    names.push(...columns.filter((c) => !c.startsWith('_tp_')));
+    select = names.map((c) => `s.${d.col(c)}`).join(', ');
   }
   const conds = [`s.${d.col(sync.key)} IS NOT NULL`];
   for (const p of purposes) conds.push(`s.${d.col(`consent_${p}`)} = TRUE`);
@@ -151,13 +156,48 @@ export async function buildSourceSql(
   if (sync.where) conds.push(`(${sync.where})`);
   const keyExpr = `CAST(s.${d.col(sync.key)} AS ${d.type.string})`;
   const sql = `SELECT ${keyExpr} AS _tp_key, ${select} FROM ${d.table(dataset, table)} s WHERE ${conds.join(' AND ')}`;
-  return { sql, purposes, since };
+  return { sql, purposes, since, names };
+}
+
+/** How the ledger's per-record fields are read from a row: from the source's columns or a payload's JSON text. */
+interface RowAccess {
+  has(member: string): string;
+  text(member: string): string;
+}
+
+function sourceAccess(d: Dialect, alias: string, names: string[]): RowAccess {
+  const present = new Set(names);
+  return {
+    has: (m) => (present.has(m) ? 'TRUE' : 'FALSE'),
+    text: (m) => (present.has(m) ? `CAST(${alias}.${d.col(m)} AS ${d.type.string})` : 'NULL'),
+  };
+}
+
+function jsonAccess(d: Dialect, json: string): RowAccess {
+  return { has: (m) => d.jsonHas(json, m), text: (m) => d.jsonText(json, m) };
+}
+
+/**
+ * The consent basis the ledger records with a send, in SQL: the same text as `rowConsentBasis` (executor.ts)
+ * computes in TypeScript (`<source>:<granted purposes joined by +>`, NULL for a row without consent columns).
+ */
+export function consentBasisSql(d: Dialect, purposes: ConsentPurpose[], row: RowAccess): string {
+  const source = row.text('consent_source');
+  const sourceText = `CASE WHEN ${source} IN ('gcm', 'tcf', 'explicit', 'default') THEN ${source} ELSE 'default' END`;
+  const parts = purposes.map((p) => `CASE WHEN ${row.text(`consent_${p}`)} = 'true' THEN '${p}' END`);
+  const granted = parts.length ? `COALESCE(NULLIF(${d.joinNonNull(parts, '+')}, ''), 'none')` : `'none'`;
+  return `CASE WHEN ${row.has('consent_source')} OR ${row.has('consent_ads')} THEN CONCAT(${sourceText}, ':', ${granted}) END`;
+}
+
+/** The event id the ledger records: the row's `event_id` member as text. */
+function eventIdSql(row: RowAccess): string {
+  return row.text('event_id');
 }
 
 /** Builds the plan table and summarises it. Does not refuse by itself: the caller applies `refusal`. */
 export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary> {
   const { wh, d, sync } = ctx;
-  const { sql: sourceSql, purposes, since } = await buildSourceSql(ctx);
+  const { sql: sourceSql, purposes, since, names } = await buildSourceSql(ctx);
   const ledger = d.table(ctx.stateDataset, STATE_TABLES.ledger);
   const snapshots = d.table(ctx.stateDataset, STATE_TABLES.snapshots);
   const planTable = d.table(ctx.stateDataset, planTableName(sync.name));
@@ -168,32 +208,44 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   // Each branch reads the source itself (no shared CTE: DuckDB materialises a CTE used twice, every payload
   // included) and serialises and hashes a row only once its key has survived the diff, so a run where 2% changed
   // serialises 2% of the rows. mirror and append decide on keys alone; upsert compares every row's hash.
+  // Each planned row also carries what the ledger records of it (event id, consent basis), so the executor
+  // writes per request and `delivery_plan` is filled from the plan table in one statement.
+  const fromSource = sourceAccess(d, 'src', names);
   const json = (from: string) =>
-    `(SELECT _tp_key, ${d.md5('j')} AS _tp_hash, j AS _tp_payload FROM (SELECT src._tp_key, ${d.rowJson('src')} AS j FROM ${from}) x)`;
+    `(SELECT _tp_key, ${d.md5('j')} AS _tp_hash, j AS _tp_payload, ev AS _tp_event_id, cb AS _tp_consent FROM (SELECT src._tp_key, ${d.rowJson('src')} AS j,
+      ${eventIdSql(fromSource)} AS ev, ${consentBasisSql(d, purposes, fromSource)} AS cb FROM ${from}) x)`;
+  const fromSnapshot = jsonAccess(d, 's.payload');
+  const snapshotLedger = `${eventIdSql(fromSnapshot)} AS _tp_event_id, ${consentBasisSql(d, purposes, fromSnapshot)} AS _tp_consent`;
+  const planned = 'c._tp_key, c._tp_hash, c._tp_payload, c._tp_event_id, c._tp_consent';
   const snap = `(SELECT ${key} AS k, row_hash, payload FROM ${snapshots} WHERE sync = ${name})`;
   const blocked = `(SELECT ${key} AS k, action, row_hash FROM ${ledger} WHERE sync = ${name} AND outcome IN ('rejected', 'unknown'))`;
   const notBlocked = (alias: string, action: string, hash: string) =>
     `NOT EXISTS (SELECT 1 FROM ${blocked} b WHERE b.k = ${alias} AND b.action = '${action}' AND b.row_hash = ${hash})`;
   let body: string;
   if (sync.mode === 'mirror') {
-    body = `SELECT 'add' AS _tp_action, c._tp_key, c._tp_hash, c._tp_payload
+    body = `SELECT 'add' AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src WHERE NOT EXISTS (SELECT 1 FROM ${snap} s WHERE s.k = src._tp_key)`)} c
       WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}
       UNION ALL
-      SELECT 'remove' AS _tp_action, s.k AS _tp_key, s.row_hash AS _tp_hash, s.payload AS _tp_payload FROM ${snap} s
+      SELECT 'remove' AS _tp_action, s.k AS _tp_key, s.row_hash AS _tp_hash, s.payload AS _tp_payload, ${snapshotLedger} FROM ${snap} s
       WHERE NOT EXISTS (SELECT 1 FROM (${sourceSql}) c WHERE c._tp_key = s.k) AND ${notBlocked('s.k', 'remove', 's.row_hash')}`;
   } else if (sync.mode === 'upsert') {
-    body = `SELECT CASE WHEN s.k IS NULL THEN 'add' ELSE 'change' END AS _tp_action, c._tp_key, c._tp_hash, c._tp_payload
+    body = `SELECT CASE WHEN s.k IS NULL THEN 'add' ELSE 'change' END AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src`)} c LEFT JOIN ${snap} s ON s.k = c._tp_key
       WHERE (s.k IS NULL OR s.row_hash <> c._tp_hash) AND ${notBlocked('c._tp_key', 'upsert', 'c._tp_hash')}`;
   } else {
-    body = `SELECT 'send' AS _tp_action, c._tp_key, c._tp_hash, c._tp_payload
+    body = `SELECT 'send' AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name} AND l.${key} = src._tp_key
                         AND l.outcome IN ('ok', 'rejected', 'unknown'))`)} c`;
   }
-  // Sorted once here, so the executor reads it back in key order without a sort of its own (DuckDB keeps
-  // insertion order on scans; BigQuery gives no order, which the executor does not need).
-  await wh.exec(`CREATE OR REPLACE TABLE ${planTable} AS SELECT * FROM (${body}) p ORDER BY _tp_action, _tp_key`);
+  // Sorted once here, so the executor reads it back in key order without a sort of its own, and a record's
+  // position in the plan names it in the ledger: on DuckDB the rowid (an ordered CREATE TABLE AS keeps the order
+  // in the rowids, also with preserve_insertion_order off), on BigQuery a numbered column.
+  await wh.exec(
+    d.kind === 'duckdb'
+      ? `CREATE OR REPLACE TABLE ${planTable} AS SELECT * FROM (${body}) p ORDER BY _tp_action, _tp_key`
+      : `CREATE OR REPLACE TABLE ${planTable} AS SELECT p.*, ROW_NUMBER() OVER (ORDER BY _tp_action, _tp_key) - 1 AS _tp_pos FROM (${body}) p`,
+  );
 
   const counts = await wh.query<{ a: PlanAction; n: number }>(
     `SELECT _tp_action AS a, COUNT(*) AS n FROM ${planTable} GROUP BY _tp_action`,
@@ -244,6 +296,18 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     sourceSql,
     planTable,
   };
+}
+
+/** What `delivery_plan` records of each planned row (Ledger.recordPlan): position, key, event id, action, hash, consent. */
+export function planLedgerSql(d: Dialect, summary: Pick<PlanSummary, 'planTable' | 'mode'>): string {
+  const action =
+    summary.mode === 'append'
+      ? `'send'`
+      : summary.mode === 'upsert'
+        ? `'upsert'`
+        : `CASE WHEN _tp_action = 'remove' THEN 'remove' ELSE 'add' END`;
+  return `SELECT ${d.planPosition} AS pos, _tp_key AS ${d.col('key')}, _tp_event_id AS event_id, ${action} AS action,
+    _tp_hash AS row_hash, _tp_consent AS consent_basis FROM ${summary.planTable}`;
 }
 
 /**

@@ -21,6 +21,23 @@ export interface Dialect {
   md5(expr: string): string;
   begin: string;
   commit: string;
+  /** Integer division. */
+  intDiv(a: string, b: string): string;
+  /** A SELECT of `table` (aliased) with one row per bucket in [from, to], the bucket in column `name`. */
+  expandBuckets(table: string, alias: string, from: string, to: string, name: string): string;
+  /** A member of JSON text as text (booleans as 'true' / 'false'), NULL when absent. */
+  jsonText(json: string, member: string): string;
+  /** True when JSON text has the member (even when its value is null). */
+  jsonHas(json: string, member: string): string;
+  /** Texts joined with a separator, NULLs left out (with their separator). */
+  joinNonNull(parts: string[], separator: string): string;
+  /** A plan row's position: DuckDB's rowid (the plan is created sorted, never changed), a column on BigQuery. */
+  planPosition: string;
+}
+
+/** A JSONPath to a top-level member, quoted when the name is not a plain identifier. */
+function memberPath(member: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(member) ? `$.${member}` : `$."${member.replace(/["'\\]/g, '')}"`;
 }
 
 export function dialectFor(warehouse: Warehouse): Dialect {
@@ -44,5 +61,21 @@ export function dialectFor(warehouse: Warehouse): Dialect {
     md5: (expr) => (duck ? `md5(${expr})` : `TO_HEX(MD5(${expr}))`),
     begin: duck ? 'BEGIN TRANSACTION' : 'BEGIN TRANSACTION',
     commit: duck ? 'COMMIT' : 'COMMIT TRANSACTION',
+    intDiv: (a, b) => (duck ? `(${a} // ${b})` : `DIV(${a}, ${b})`),
+    expandBuckets: (table, alias, from, to, name) =>
+      duck
+        ? `SELECT ${alias}.*, unnest(range(${from}, ${to} + 1)) AS ${name} FROM ${table} ${alias}`
+        : `SELECT ${alias}.*, ${name} FROM ${table} ${alias} CROSS JOIN UNNEST(GENERATE_ARRAY(${from}, ${to})) AS ${name}`,
+    jsonText: (json, member) =>
+      duck ? `json_extract_string(${json}, '${memberPath(member)}')` : `JSON_VALUE(${json}, '${memberPath(member)}')`,
+    jsonHas: (json, member) =>
+      duck
+        ? `json_exists(${json}, '${memberPath(member)}')`
+        : `(JSON_QUERY(${json}, '${memberPath(member)}') IS NOT NULL)`,
+    joinNonNull: (parts, separator) =>
+      duck
+        ? `concat_ws('${separator}', ${parts.join(', ')})`
+        : `ARRAY_TO_STRING([${parts.join(', ')}], '${separator}')`,
+    planPosition: duck ? 'rowid' : '_tp_pos',
   };
 }

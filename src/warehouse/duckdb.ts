@@ -283,6 +283,21 @@ export class DuckDbWarehouse implements SyncWarehouse {
     );
   }
 
+  private memoryConnection: DuckDBConnection | null = null;
+
+  /**
+   * DuckDB's own memory accounting (`duckdb_memory()`: buffer-managed memory and what spilled to temp files), read
+   * on a connection of its own so the sample does not wait behind the statements of a run.
+   */
+  async memory(): Promise<{ usedBytes: number; temporaryBytes: number }> {
+    this.memoryConnection ??= await this.instance.connect();
+    const reader = await this.memoryConnection.runAndReadAll(
+      'SELECT sum(memory_usage_bytes)::BIGINT AS used, sum(temporary_storage_bytes)::BIGINT AS temp FROM duckdb_memory()',
+    );
+    const [used, temp] = reader.getRows()[0] as [bigint, bigint];
+    return { usedBytes: Number(used), temporaryBytes: Number(temp) };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -295,6 +310,7 @@ export class DuckDbWarehouse implements SyncWarehouse {
         /* closing anyway */
       }
     }
+    this.memoryConnection?.closeSync();
     this.connection.closeSync();
     this.instance.closeSync();
     this.releaseFile?.();

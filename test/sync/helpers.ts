@@ -127,10 +127,14 @@ export async function run(
   });
 }
 
+/** The ledger of a sync in write order: by time, then attempt, each attempt's intent before its outcome. */
 export async function ledgerRows(wh: DuckDbWarehouse, sync: string): Promise<Record<string, unknown>[]> {
-  return wh.query(`SELECT * FROM _tagpipe.delivery_ledger WHERE sync = @sync ORDER BY "at", attempt_id, "key"`, {
-    sync,
-  });
+  return wh.query(
+    `SELECT * FROM _tagpipe.delivery_ledger WHERE sync = @sync ORDER BY "at", attempt_id, outcome <> 'pending', "key"`,
+    {
+      sync,
+    },
+  );
 }
 
 export { openLocalWarehouse };
