@@ -198,13 +198,15 @@ function parseHit(p: URLSearchParams, line: number, raw: string, tid: string, re
 function readContext(p: URLSearchParams): EventContext {
   const ctx: EventContext = {};
   const dl = get(p, 'dl');
+  const parts = dl ? pageParts(dl) : undefined;
   const page = compact({
     url: dl,
-    ...(dl ? pageParts(dl) : {}),
+    ...parts,
+    // An empty query string is no search at all.
+    search: parts?.search || undefined,
     referrer: get(p, 'dr'),
     title: get(p, 'dt'),
   });
-  if (page.search === '') delete page.search;
   if (nonEmpty(page)) ctx.page = page;
   ctx.locale = get(p, 'ul');
   const sr = /^(\d{1,6})x(\d{1,6})$/.exec(p.get('sr') ?? '');

@@ -67,13 +67,15 @@ export function parsePixel(query: URLSearchParams, receivedAt: Date): ParsedEven
     ]);
 
   const url = get('url');
+  const parts = url ? pageParts(url) : undefined;
   const page = compact({
     url,
-    ...(url ? pageParts(url) : {}),
+    ...parts,
+    // An empty query string is no search at all.
+    search: parts?.search || undefined,
     referrer: get('ref'),
     title: get('title'),
   });
-  if (page.search === '') delete page.search;
   const context: EventContext = {};
   if (nonEmpty(page)) context.page = page;
 

@@ -220,14 +220,13 @@ function parseItem(item: unknown, call: EventType | null, env: ItemEnv, where: s
   if (knownType === 'group') {
     const groupId = readIdField(item.groupId, 'groupId', errors);
     if (groupId === undefined) errors.push('group calls need a "groupId"');
-    context.group_id = groupId;
+    else context.group_id = groupId;
   }
   if (knownType === 'alias') {
     const previousId = readIdField(item.previousId, 'previousId', errors);
     if (previousId === undefined) errors.push('alias calls need a "previousId"');
-    context.previous_id = previousId;
+    else context.previous_id = previousId;
   }
-  compact(context);
 
   const library = isPlainObject(ctx.library) ? ctx.library : undefined;
   const protocol = library?.name === SDK_LIBRARY_NAME ? 'sdk' : 'segment';
@@ -315,21 +314,21 @@ function mapContext(ctx: Record<string, unknown>, type: EventType, properties: R
   // analytics.js puts page fields in both context.page and, for page calls, properties.
   const fromProps = type === 'page' ? properties : {};
   const url = str(p.url) ?? str(fromProps.url);
-  const page = compact({
+  let page = {
     url,
     path: str(p.path) ?? str(fromProps.path),
     referrer: str(p.referrer) ?? str(fromProps.referrer),
     title: str(p.title) ?? str(fromProps.title),
     search: str(p.search) ?? str(fromProps.search),
     host: undefined as string | undefined,
-  });
+  };
   if (url) {
     const parts = pageParts(url);
     page.host = parts.host;
     page.path ??= parts.path;
     page.search ??= parts.search || undefined;
-    compact(page);
   }
+  page = compact(page);
   if (nonEmpty(page)) out.page = page;
 
   out.user_agent = str(ctx.userAgent);
