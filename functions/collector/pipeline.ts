@@ -6,21 +6,23 @@
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../../src/bus/types';
 import type { Config } from '../../src/core/config';
-import { normalizeConsentDetailed } from '../../src/core/consent';
+import { type ConsentDecision, normalizeConsentDetailed } from '../../src/core/consent';
 import {
   type CanonicalEvent,
   type Consent,
+  type ConsentSignals,
+  type EventContext,
   type InvalidEventRecord,
   type ParsedEvent,
   type Protocol,
   SCHEMA_VERSION,
-  canonicalEventSchema,
+  checkCanonicalEvent,
   eventAttributes,
   formatIssues,
 } from '../../src/core/event';
 import type { Logger } from '../../src/core/logger';
 import { BoundedCache } from '../../src/core/cache';
-import { guardEvent, redactText } from '../../src/core/pii';
+import { identifiersFrom, redactPage, redactProperties, redactText } from '../../src/core/pii';
 import type { DebugHub, Journey, JourneyEvent } from './debug-hub';
 import { applyIpPolicy, campaignFromUrl, clickIdsFromUrl, geoFromHeaders, parseUserAgent } from './enrich';
 import { newFirstPartyId, resolveIdentity } from './identity';
@@ -87,9 +89,47 @@ const userAgents = new BoundedCache<ReturnType<typeof parseUserAgent>>(2000);
 const truncatedIps = new BoundedCache<string | null>(10_000);
 /** UTM fields are a pure function of the URL. */
 const campaigns = new BoundedCache<ReturnType<typeof campaignFromUrl>>(5000);
+/**
+ * Consent decisions by signals and country (the policy is fixed per pipeline): the events of a batch, and the
+ * hits of a visit, send the same signals, and a TCF string costs tens of microseconds to decode. A decision is
+ * shared by every event that gets it, and is never modified.
+ */
+const CONSENT_CACHE = 2000;
+
+/** The signals' identity as text; undefined parts are left empty (a signal is a short string or a boolean). */
+function consentKey(s: ConsentSignals, gpc: boolean, country: string | null): string {
+  const e = s.explicit;
+  const flag = (v: boolean | undefined) => (v === undefined ? '' : v ? '1' : '0');
+  const explicit = e ? `${flag(e.analytics)}${flag(e.ads)}${flag(e.ad_user_data)}${flag(e.ad_personalization)}` : '-';
+  return [
+    explicit,
+    s.gcs ?? '',
+    s.gcd ?? '',
+    s.npa ?? '',
+    s.dma ?? '',
+    s.dmaCps ?? '',
+    s.tcString ?? '',
+    flag(s.gdprApplies),
+    flag(s.gpc ?? gpc),
+    country ?? '',
+  ].join('\u0000');
+}
 
 export class CollectorPipeline {
+  private readonly consents = new BoundedCache<ConsentDecision>(CONSENT_CACHE);
+
   constructor(private readonly deps: PipelineDeps) {}
+
+  private consentFor(signals: ConsentSignals, gpc: boolean, country: string | null): ConsentDecision {
+    const policy = this.deps.config.consent;
+    const key = consentKey(signals, gpc, country);
+    // Very long keys (a TCF string is usually < 1 KB) are decided each time rather than pinned in memory.
+    if (key.length > 4096)
+      return normalizeConsentDetailed({ ...signals, gpc: signals.gpc ?? gpc }, { country, policy });
+    return this.consents.get(key, () =>
+      normalizeConsentDetailed({ ...signals, gpc: signals.gpc ?? gpc }, { country, policy }),
+    );
+  }
 
   /** Turns parsed events into canonical events or quarantine records. Pure apart from randomness and the clock. */
   prepare(parsed: ParsedEvent[], hit: HitContext, protocol: Protocol, sourceId: string): PipelineResult {
@@ -126,10 +166,7 @@ export class CollectorPipeline {
         continue;
       }
       const draft = p.event;
-      const { consent, warnings } = normalizeConsentDetailed(
-        { ...p.consent, gpc: p.consent.gpc ?? hit.gpc },
-        { country: geo.country ?? null, policy: config.consent },
-      );
+      const { consent, warnings } = this.consentFor(p.consent, hit.gpc, geo.country ?? null);
       const clientId = typeof draft.anonymous_id === 'string' && draft.anonymous_id ? draft.anonymous_id : null;
       const identity = resolveIdentity({
         cookieValue,
@@ -151,7 +188,7 @@ export class CollectorPipeline {
         cookie = 'delete';
       }
       const event = this.build(draft, consent, anonymousId, hit, geo, receivedAt, protocol, sourceId, memo);
-      const checked = canonicalEventSchema.safeParse(event);
+      const checked = checkCanonicalEvent(event);
       if (!checked.success) {
         quarantine(p, 'contract', formatIssues(checked.error));
         continue;
@@ -189,8 +226,6 @@ export class CollectorPipeline {
       };
       memo.url.set(pageUrl, fromUrl);
     }
-    const clickIds = fromUrl?.clickIds ?? {};
-    const campaign = { ...(fromUrl?.campaign ?? {}), ...(ctx.campaign ?? {}) };
     const analytics = consent.analytics;
     // Without analytics consent the event still counts (a cookieless ping) but carries no identifiers and no IP.
     const rawIp = ctx.ip ?? hit.ip ?? null;
@@ -201,32 +236,48 @@ export class CollectorPipeline {
             applyIpPolicy(rawIp, ipPolicy),
           )
         : null;
-    const event = {
-      ...draft,
+    // Built in one pass. Objects shared between events (the request's geo, cached device, campaign and click-id
+    // answers) are never modified after this point; a copy is made only where two sources merge.
+    const parsedDevice = userAgent ? userAgents.get(userAgent, parseUserAgent) : undefined;
+    const urlCampaign = fromUrl?.campaign;
+    const urlClickIds = fromUrl?.clickIds;
+    const context: EventContext = {
+      page: ctx.page ? redactPage(ctx.page) : undefined,
+      user_agent: userAgent,
+      ip,
+      locale: ctx.locale,
+      timezone: ctx.timezone,
+      campaign: ctx.campaign ? { ...urlCampaign, ...ctx.campaign } : (urlCampaign ?? {}),
+      click_ids: analytics ? (ctx.click_ids ? { ...urlClickIds, ...ctx.click_ids } : (urlClickIds ?? {})) : {},
+      geo: ctx.geo ? { ...geo, ...ctx.geo } : geo,
+      device: ctx.device ? { ...ctx.device, ...parsedDevice } : (parsedDevice ?? {}),
+      library: ctx.library,
+      screen: ctx.screen,
+      session: ctx.session,
+      group_id: ctx.group_id,
+      previous_id: ctx.previous_id,
+    };
+    const properties = draft.properties ?? {};
+    const traits = analytics ? (draft.traits ?? {}) : {};
+    return {
       event_id: draft.event_id ?? randomUUID(),
+      type: draft.type,
+      event: draft.event,
       anonymous_id: analytics ? anonymousId : null,
       user_id: analytics ? (draft.user_id ?? null) : null,
       timestamp: draft.timestamp ?? receivedAt,
+      sent_at: draft.sent_at,
       received_at: receivedAt,
+      original_timestamp: draft.original_timestamp,
       source: draft.source ?? { id: sourceId, protocol },
-      context: {
-        ...ctx,
-        user_agent: userAgent,
-        ip,
-        geo: { ...geo, ...(ctx.geo ?? {}) },
-        device: { ...(ctx.device ?? {}), ...(userAgent ? userAgents.get(userAgent, parseUserAgent) : {}) },
-        click_ids: analytics ? { ...clickIds, ...(ctx.click_ids ?? {}) } : {},
-        campaign,
-      },
-      properties: draft.properties ?? {},
-      traits: analytics ? (draft.traits ?? {}) : {},
-      consent,
-      identifiers: {},
+      context,
+      properties: redactProperties(properties),
+      traits,
       schema_version: SCHEMA_VERSION,
-    } as CanonicalEvent;
-    const guarded = guardEvent(event);
-    if (!analytics) guarded.identifiers = {};
-    return guarded;
+      consent,
+      // Hashed from the plaintext before redaction; none without analytics consent.
+      identifiers: analytics ? identifiersFrom({}, [traits, null, properties]) : {},
+    };
   }
 
   /** Publishes prepared events; resolves when both topics confirmed them durable. */

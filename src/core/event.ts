@@ -149,6 +149,233 @@ export const canonicalEventSchema = z
   });
 export type CanonicalEvent = z.infer<typeof canonicalEventSchema>;
 
+// ---------------------------------------------------------------- fast path for the collector
+
+/*
+ * A hand-written check of canonical event v1 for the collector's hot path, where zod costs about a third of an
+ * event's processing. canonicalEventSchema stays the source of truth and the error reporter: `isCanonicalEvent`
+ * answers true only when the schema would accept the value AND return it unchanged (no unknown key to strip, no
+ * `__proto__` record key to drop); any other value, valid or not, goes to zod (`checkCanonicalEvent`). So a
+ * check here can only be stricter than the schema, never looser, and a property test (event.test.ts) pins that
+ * both agree on generated valid, broken and hostile events. A schema change must be mirrored here; the test
+ * fails until it is.
+ */
+
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+/**
+ * A plain object (what JSON.parse makes), not an array or a class instance. Compared by shape rather than with
+ * this realm's Object.prototype, so objects made in another realm (a vm context, structuredClone) count too.
+ */
+function plainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as object | null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/** Every enumerable key is one the schema knows: zod would strip nothing. */
+function onlyKeys(o: Record<string, unknown>, keys: ReadonlySet<string>): boolean {
+  for (const k in o) if (!keys.has(k)) return false;
+  return true;
+}
+
+const optString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+const optBoolean = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
+const nullishBoolean = (v: unknown): boolean => v === undefined || v === null || typeof v === 'boolean';
+const finiteNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+const nullishNumber = (v: unknown): boolean => v === undefined || v === null || finiteNumber(v);
+const isoString = (v: unknown): boolean => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+const nullishIso = (v: unknown): boolean => v === undefined || v === null || isoString(v);
+const idString = (v: unknown): boolean => typeof v === 'string' && v.length <= 200;
+const nullishId = (v: unknown): boolean => v === undefined || v === null || idString(v);
+const SHA256_LOWER_HEX = /^[0-9a-f]{64}$/;
+const nullishSha = (v: unknown): boolean =>
+  v === undefined || v === null || (typeof v === 'string' && SHA256_LOWER_HEX.test(v));
+
+/** An optional object of optional strings with these keys (page, campaign, click_ids, geo, library). */
+function optStringObject(v: unknown, keys: ReadonlySet<string>): boolean {
+  if (v === undefined) return true;
+  if (!plainObject(v) || !onlyKeys(v, keys)) return false;
+  for (const k of keys) if (!optString(v[k])) return false;
+  return true;
+}
+
+function intArray(v: unknown): boolean {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!Number.isSafeInteger(v[i])) return false;
+  return true;
+}
+
+/** zod's own plain-object test for records also looks at the `constructor` an object answers to. */
+function zodPlainConstructor(v: Record<string, unknown>): boolean {
+  const ctor = v.constructor;
+  if (typeof ctor !== 'function') return true;
+  const proto = (ctor as { prototype?: unknown }).prototype;
+  return typeof proto === 'object' && proto !== null && !Array.isArray(proto) && hasOwn(proto, 'isPrototypeOf');
+}
+
+/** What z.record(z.string(), z.unknown()) accepts and returns unchanged. */
+function jsonRecord(v: unknown): boolean {
+  return (
+    plainObject(v) &&
+    zodPlainConstructor(v) &&
+    // zod drops an own `__proto__` key from a record's output; symbol keys fail its string key schema.
+    !hasOwn(v, '__proto__') &&
+    Object.getOwnPropertySymbols(v).length === 0
+  );
+}
+
+const keySet = (...keys: string[]): ReadonlySet<string> => new Set(keys);
+const EVENT_KEYS = keySet(
+  'event_id', 'type', 'event', 'anonymous_id', 'user_id', 'timestamp', 'sent_at', 'received_at',
+  'original_timestamp', 'source', 'context', 'properties', 'traits', 'consent', 'identifiers', 'schema_version',
+); // prettier-ignore
+const SOURCE_KEYS = keySet('id', 'protocol');
+const CONTEXT_KEYS = keySet(
+  'page', 'user_agent', 'ip', 'locale', 'timezone', 'campaign', 'click_ids', 'geo', 'device', 'library', 'screen',
+  'session', 'group_id', 'previous_id',
+); // prettier-ignore
+const PAGE_KEYS = keySet('url', 'path', 'referrer', 'title', 'search', 'host');
+const CAMPAIGN_KEYS = keySet('name', 'source', 'medium', 'term', 'content', 'id');
+const CLICK_ID_KEYS = keySet('gclid', 'gbraid', 'wbraid', 'fbclid', 'fbc', 'fbp', 'ttclid', 'msclkid', 'li_fat_id');
+const GEO_KEYS = keySet('country', 'region', 'city');
+const DEVICE_STRING_KEYS = keySet('type', 'vendor', 'model', 'browser', 'browser_version', 'os', 'os_version');
+const DEVICE_KEYS = keySet(...DEVICE_STRING_KEYS, 'is_bot');
+const LIBRARY_KEYS = keySet('name', 'version');
+const SCREEN_KEYS = keySet('width', 'height');
+const SESSION_KEYS = keySet('id', 'number', 'engaged');
+const CONSENT_KEYS = keySet(
+  'analytics', 'ads', 'ad_user_data', 'ad_personalization', 'source', 'tcf', 'region', 'gpc', 'dma',
+); // prettier-ignore
+const TCF_KEYS = keySet(
+  'tc_string', 'gdpr_applies', 'cmp_id', 'purposes', 'legitimate_interests', 'google_vendor',
+); // prettier-ignore
+const IDENTIFIER_KEYS = keySet('email_sha256', 'phone_sha256');
+const EVENT_TYPE_SET: ReadonlySet<unknown> = new Set(EVENT_TYPES);
+const PROTOCOL_SET: ReadonlySet<unknown> = new Set(PROTOCOLS);
+const CONSENT_SOURCE_SET: ReadonlySet<unknown> = new Set(CONSENT_SOURCES);
+
+function contextOk(c: unknown): c is EventContext {
+  if (!plainObject(c) || !onlyKeys(c, CONTEXT_KEYS)) return false;
+  if (
+    !optString(c.user_agent) ||
+    !optString(c.ip) ||
+    !optString(c.locale) ||
+    !optString(c.timezone) ||
+    !optString(c.group_id) ||
+    !optString(c.previous_id)
+  ) {
+    return false;
+  }
+  if (
+    !optStringObject(c.page, PAGE_KEYS) ||
+    !optStringObject(c.campaign, CAMPAIGN_KEYS) ||
+    !optStringObject(c.click_ids, CLICK_ID_KEYS) ||
+    !optStringObject(c.geo, GEO_KEYS) ||
+    !optStringObject(c.library, LIBRARY_KEYS)
+  ) {
+    return false;
+  }
+  const d = c.device;
+  if (d !== undefined) {
+    if (!plainObject(d) || !onlyKeys(d, DEVICE_KEYS) || !optBoolean(d.is_bot)) return false;
+    for (const k of DEVICE_STRING_KEYS) if (!optString(d[k])) return false;
+  }
+  const sc = c.screen;
+  if (sc !== undefined) {
+    if (!plainObject(sc) || !onlyKeys(sc, SCREEN_KEYS) || !nullishNumber(sc.width) || !nullishNumber(sc.height)) {
+      return false;
+    }
+  }
+  const se = c.session;
+  if (se !== undefined) {
+    if (
+      !plainObject(se) ||
+      !onlyKeys(se, SESSION_KEYS) ||
+      !optString(se.id) ||
+      !nullishNumber(se.number) ||
+      !nullishBoolean(se.engaged)
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function consentOk(c: unknown): c is Consent {
+  if (!plainObject(c) || !onlyKeys(c, CONSENT_KEYS)) return false;
+  if (
+    typeof c.analytics !== 'boolean' ||
+    typeof c.ads !== 'boolean' ||
+    typeof c.ad_user_data !== 'boolean' ||
+    typeof c.ad_personalization !== 'boolean' ||
+    !CONSENT_SOURCE_SET.has(c.source) ||
+    !optString(c.region) ||
+    !optBoolean(c.gpc) ||
+    !optBoolean(c.dma)
+  ) {
+    return false;
+  }
+  const t = c.tcf;
+  if (t === undefined) return true;
+  return (
+    plainObject(t) &&
+    onlyKeys(t, TCF_KEYS) &&
+    typeof t.tc_string === 'string' &&
+    nullishBoolean(t.gdpr_applies) &&
+    (t.cmp_id === undefined || t.cmp_id === null || Number.isSafeInteger(t.cmp_id)) &&
+    intArray(t.purposes) &&
+    (t.legitimate_interests === undefined || intArray(t.legitimate_interests)) &&
+    nullishBoolean(t.google_vendor)
+  );
+}
+
+/**
+ * True when canonicalEventSchema accepts `value` and its output would equal `value` (nothing stripped). False
+ * means "ask zod": the value may still be valid (e.g. it carries unknown keys zod strips).
+ */
+export function isCanonicalEvent(value: unknown): value is CanonicalEvent {
+  if (!plainObject(value) || !onlyKeys(value, EVENT_KEYS)) return false;
+  const e = value;
+  if (typeof e.event_id !== 'string' || e.event_id.length < 1 || e.event_id.length > 200) return false;
+  if (!EVENT_TYPE_SET.has(e.type) || !nullishId(e.event) || !nullishId(e.anonymous_id) || !nullishId(e.user_id)) {
+    return false;
+  }
+  if (!isoString(e.timestamp) || !isoString(e.received_at) || !nullishIso(e.sent_at)) return false;
+  if (!nullishIso(e.original_timestamp) || e.schema_version !== SCHEMA_VERSION) return false;
+  const source = e.source;
+  if (
+    !plainObject(source) ||
+    !onlyKeys(source, SOURCE_KEYS) ||
+    typeof source.id !== 'string' ||
+    !PROTOCOL_SET.has(source.protocol)
+  ) {
+    return false;
+  }
+  if (!contextOk(e.context) || !jsonRecord(e.properties) || !jsonRecord(e.traits) || !consentOk(e.consent)) {
+    return false;
+  }
+  const ids = e.identifiers;
+  if (!plainObject(ids) || !onlyKeys(ids, IDENTIFIER_KEYS)) return false;
+  if (!nullishSha(ids.email_sha256) || !nullishSha(ids.phone_sha256)) return false;
+  // The schema's cross-field rules (superRefine).
+  if (e.type === 'track' && !e.event) return false;
+  if (e.consent.analytics === false && (e.anonymous_id || e.user_id || e.context.ip)) return false;
+  return true;
+}
+
+export type EventCheck = { success: true; data: CanonicalEvent } | { success: false; error: z.ZodError };
+
+/**
+ * canonicalEventSchema.safeParse with a fast path: a value that passes `isCanonicalEvent` is returned as it is
+ * (zod would return an equal copy); anything else is parsed by zod, which strips unknown keys or reports issues.
+ */
+export function checkCanonicalEvent(value: unknown): EventCheck {
+  if (isCanonicalEvent(value)) return { success: true, data: value };
+  const parsed = canonicalEventSchema.safeParse(value);
+  return parsed.success ? { success: true, data: parsed.data } : { success: false, error: parsed.error };
+}
+
 /** The signals a protocol parser found; src/core/consent.ts turns them into `Consent`. */
 export interface ConsentSignals {
   /** Explicit booleans from the payload (`context.consent`, SDK `consent` call). */

@@ -363,9 +363,23 @@ function looksLikePhone(candidate: string): boolean {
   return true;
 }
 
+/**
+ * Cheap pre-check before the scanner: an email needs an `@`, and a phone number that looksLikePhone accepts needs
+ * 7 digits. Most property values (ids, names, prices, currency codes) have neither and skip the regex entirely.
+ */
+function mayHoldPii(s: string): boolean {
+  let digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 64) return true;
+    if (c >= 48 && c <= 57 && ++digits >= 7) return true;
+  }
+  return false;
+}
+
 /** Emails → `[email]`, phone-number-like sequences → `[phone]`. Safe inside JSON text (never touches quotes). */
 export function redactText(s: string): string {
-  if (typeof s !== 'string' || s === '') return s;
+  if (typeof s !== 'string' || s === '' || !mayHoldPii(s)) return s;
   return s.replace(SCAN, (match: string, ...args: unknown[]) => {
     const groups = args[args.length - 1] as Record<string, string | undefined>;
     if (groups.keep !== undefined) return match;
@@ -378,10 +392,19 @@ export function redactText(s: string): string {
 const EMAIL_KEY = /^(e|em|email|e-mail|mail|email_?address|user_?email)$/i;
 const PHONE_KEY = /^(ph|phone|tel|telephone|mobile|phone_?number|mobile_?number)$/i;
 
-function placeholderForKey(key: string): string | null {
+/** Longest key either pattern can match (`email_address`, `mobile_number`). */
+const MAX_PII_KEY = 13;
+/** Property names repeat across events; the answer per name is remembered. */
+const keyPlaceholders = new BoundedCache<string | null>(2000);
+
+function placeholderForKeyUncached(key: string): string | null {
   if (EMAIL_KEY.test(key)) return EMAIL_PLACEHOLDER;
   if (PHONE_KEY.test(key)) return PHONE_PLACEHOLDER;
   return null;
+}
+
+function placeholderForKey(key: string): string | null {
+  return key.length > MAX_PII_KEY ? null : keyPlaceholders.get(key, placeholderForKeyUncached);
 }
 
 function safeDecode(part: string): string {
@@ -481,6 +504,23 @@ export function redactSearch(search: string): string {
 /** Deepest nesting walked key by key; deeper subtrees are redacted as JSON text (same result, no recursion). */
 const MAX_DEPTH = 16;
 
+/** Sets an own property; for a `__proto__` key via defineProperty, so it stays data and never sets the prototype. */
+function setOwn(out: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[k] = v;
+}
+
+/** Made by JSON.parse or a literal (in any realm); anything else is copied field by field as before. */
+function isPlainData(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as object | null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/**
+ * Redacts a JSON value. Copy on write: a subtree with nothing to redact is returned as it is (no copy), so an event
+ * without personal data costs one walk and no allocation.
+ */
 function redactValue(value: unknown, depth: number, key: string | null): unknown {
   if (key !== null && (typeof value === 'string' || typeof value === 'number')) {
     const byKey = placeholderForKey(key);
@@ -495,18 +535,47 @@ function redactValue(value: unknown, depth: number, key: string | null): unknown
       return '[unserializable]';
     }
   }
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, null));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    // defineProperty, not assignment: a `__proto__` key stays a plain own property and never changes the prototype.
-    Object.defineProperty(out, k, {
-      value: redactValue(v, depth + 1, k),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const r = redactValue(v, depth + 1, null);
+      if (out === null && r !== v) out = value.slice(0, i);
+      if (out !== null) out.push(r);
+    }
+    return out ?? value;
   }
-  return out;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  // A class instance (never from JSON) is always rebuilt from its own fields, as a plain object.
+  let out: Record<string, unknown> | null = isPlainData(obj) ? null : {};
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const v = obj[k];
+    const r = redactValue(v, depth + 1, k);
+    if (out === null && r !== v) {
+      out = {};
+      for (let j = 0; j < i; j++) setOwn(out, keys[j], obj[keys[j]]);
+    }
+    if (out !== null) setOwn(out, k, r);
+  }
+  return out ?? obj;
+}
+
+/** `properties` with emails and phone numbers redacted (by key and in free text); the same object when clean. */
+export function redactProperties(properties: Record<string, unknown>): Record<string, unknown> {
+  return redactValue(properties, 0, null) as Record<string, unknown>;
+}
+
+/** A page object's URL-ish fields redacted (`redactUrl`, `redactSearch`, `redactText` for the title); a copy. */
+export function redactPage<P extends GuardableEvent['page']>(page: NonNullable<P>): NonNullable<P> {
+  const p = { ...page };
+  if (typeof p.url === 'string') p.url = redactUrl(p.url);
+  if (typeof p.referrer === 'string') p.referrer = redactUrl(p.referrer);
+  if (typeof p.search === 'string') p.search = redactSearch(p.search);
+  if (typeof p.path === 'string') p.path = redactUrl(p.path);
+  if (typeof p.title === 'string') p.title = redactText(p.title);
+  return p;
 }
 
 /** Where the guard looks for identifiers, most trusted first. */
@@ -514,14 +583,15 @@ const EMAIL_KEYS = ['email', 'email_address', 'emailAddress', 'user_email'];
 const PHONE_KEYS = ['phone', 'phone_number', 'phoneNumber', 'mobile'];
 
 interface GuardableEvent {
+  page?: {
+    url?: string | null;
+    referrer?: string | null;
+    search?: string | null;
+    path?: string | null;
+    title?: string | null;
+  } | null;
   context?: {
-    page?: {
-      url?: string | null;
-      referrer?: string | null;
-      search?: string | null;
-      path?: string | null;
-      title?: string | null;
-    } | null;
+    page?: GuardableEvent['page'];
     traits?: unknown;
   } | null;
   properties?: Record<string, unknown> | null;
@@ -535,13 +605,16 @@ function firstHash(
   sources: Array<Record<string, unknown> | null | undefined>,
   defaultCountryCode?: string | number | null,
 ): string | null {
+  const hashedKey = kind === 'email' ? 'email_sha256' : 'phone_sha256';
   for (const source of sources) {
     if (!source || typeof source !== 'object') continue;
     for (const key of keys) {
-      const hash = hashIdentifier(kind, source[key], 'canonical', 'hex', defaultCountryCode);
+      const value = source[key];
+      if (value === undefined) continue;
+      const hash = hashIdentifier(kind, value, 'canonical', 'hex', defaultCountryCode);
       if (hash) return hash;
     }
-    const hashed = source[`${kind}_sha256`];
+    const hashed = source[hashedKey];
     if (isSha256Hex(hashed)) return hashed.trim().toLowerCase();
   }
   return null;
@@ -572,15 +645,7 @@ export function guardEvent<T extends GuardableEvent>(
   const page = event.context?.page;
   if (event.context) {
     const context = { ...event.context };
-    if (page) {
-      const p = { ...page };
-      if (typeof p.url === 'string') p.url = redactUrl(p.url);
-      if (typeof p.referrer === 'string') p.referrer = redactUrl(p.referrer);
-      if (typeof p.search === 'string') p.search = redactSearch(p.search);
-      if (typeof p.path === 'string') p.path = redactUrl(p.path);
-      if (typeof p.title === 'string') p.title = redactText(p.title);
-      context.page = p;
-    }
+    if (page) context.page = redactPage(page);
     out.context = context;
   }
   const contextTraits =
@@ -588,8 +653,24 @@ export function guardEvent<T extends GuardableEvent>(
       ? (event.context.traits as Record<string, unknown>)
       : null;
   const properties = event.properties ?? null;
-  const existing = event.identifiers ?? {};
-  const sources = [event.traits ?? null, contextTraits, properties];
+  out.identifiers = identifiersFrom(
+    event.identifiers ?? {},
+    [event.traits ?? null, contextTraits, properties],
+    options,
+  );
+  if (properties) out.properties = { ...redactProperties(properties) };
+  return out;
+}
+
+/**
+ * `identifiers.email_sha256/phone_sha256`: the ones already present, else hashed (canonical variant) from the
+ * first source that has an email / phone key or an `*_sha256` key. Sources are searched in order, before redaction.
+ */
+export function identifiersFrom(
+  existing: { email_sha256?: string | null; phone_sha256?: string | null },
+  sources: Array<Record<string, unknown> | null | undefined>,
+  options: GuardOptions = {},
+): GuardedIdentifiers {
   const email = isSha256Hex(existing.email_sha256)
     ? existing.email_sha256.trim().toLowerCase()
     : firstHash('email', EMAIL_KEYS, sources, options.defaultCountryCode);
@@ -599,7 +680,5 @@ export function guardEvent<T extends GuardableEvent>(
   const identifiers: GuardedIdentifiers = {};
   if (email) identifiers.email_sha256 = email;
   if (phone) identifiers.phone_sha256 = phone;
-  out.identifiers = identifiers;
-  if (properties) out.properties = redactValue(properties, 0, null) as Record<string, unknown>;
-  return out;
+  return identifiers;
 }
