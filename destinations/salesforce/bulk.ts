@@ -1,15 +1,17 @@
 /**
  * Salesforce Bulk API 2.0 upsert for large batches
  * (https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/bulk_api_2_0.htm):
- * create job → PUT CSV → UploadComplete → poll until JobComplete → read successfulResults, failedResults and
- * unprocessedrecords, matched back to records by external id.
+ * create job → PUT CSV (at most 100 MB per job) → UploadComplete → poll until JobComplete (abort after
+ * `bulkTimeoutMs`) → read successfulResults, failedResults and unprocessedrecords, matched back to records by
+ * external id, so every row gets its own outcome.
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
 import { RetryableError } from '../../src/core/errors';
 import { dryRunOutcomes, excerpt, isObject, times } from '../shared';
+import { authorized } from './auth';
 import { classify, outcomeFor } from './client';
-import type { SalesforceConfig } from './config';
-import { parseCsv, toCsv } from './csv';
+import { MAX_BULK_RECORD_CHARS, type SalesforceConfig } from './config';
+import { csvLine, parseCsv } from './csv';
 import type { SalesforceRecord } from './transform';
 
 type Ctx = DestinationContext<SalesforceConfig>;
@@ -25,22 +27,68 @@ function call(
   body?: string,
   contentType = 'application/json',
 ) {
-  return ctx.http({
+  // A job can outlive the session (polling for minutes): `authorized` renews it on 401 and resends the call.
+  return authorized(ctx, (token) => ({
     method,
     url,
     headers: {
-      authorization: `Bearer ${ctx.config.accessToken}`,
+      authorization: `Bearer ${token}`,
       ...(body !== undefined ? { 'content-type': contentType } : {}),
       accept: 'application/json',
     },
     body,
     timeoutMs: ctx.config.timeoutMs,
-  });
+  }));
 }
 
 const ok = (response: HttpResponse) => response.status >= 200 && response.status < 300;
 
+/**
+ * Upserts the records through as many jobs as the upload limit needs (`bulkMaxUploadBytes` of CSV each, header
+ * included), one after another; a record whose CSV line alone exceeds Salesforce's 400,000 characters per record is
+ * rejected locally.
+ */
 export async function bulkUpsert(records: SalesforceRecord[], ctx: Ctx): Promise<Outcome[]> {
+  const columns = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => k !== 'attributes')))];
+  const header = csvLine(columns, Object.fromEntries(columns.map((c) => [c, c])));
+  const limit = ctx.config.bulkMaxUploadBytes;
+  const outcomes: Outcome[] = new Array<Outcome>(records.length);
+  const jobs: { at: number[]; lines: string[]; bytes: number }[] = [];
+  let job = { at: [] as number[], lines: [] as string[], bytes: Buffer.byteLength(header) + 1 };
+  records.forEach((record, i) => {
+    const line = csvLine(columns, record);
+    const bytes = Buffer.byteLength(line) + 1;
+    if (line.length > MAX_BULK_RECORD_CHARS || Buffer.byteLength(header) + 1 + bytes > limit) {
+      outcomes[i] = {
+        status: 'rejected',
+        reason: `the record is ${line.length} characters of CSV: Bulk API takes at most ${MAX_BULK_RECORD_CHARS} per record and ${limit} bytes per upload`,
+        vendorCode: 'local_validation',
+      };
+      return;
+    }
+    if (job.bytes + bytes > limit) {
+      jobs.push(job);
+      job = { at: [], lines: [], bytes: Buffer.byteLength(header) + 1 };
+    }
+    job.at.push(i);
+    job.lines.push(line);
+    job.bytes += bytes;
+  });
+  if (job.at.length) jobs.push(job);
+  for (const { at, lines } of jobs) {
+    const csv = `${header}\n${lines.join('\n')}\n`;
+    const results = await runJob(
+      at.map((i) => records[i]),
+      csv,
+      ctx,
+    );
+    at.forEach((index, k) => (outcomes[index] = results[k]));
+  }
+  return outcomes;
+}
+
+/** One ingest job: create → PUT CSV → UploadComplete → poll → results matched back by external id. */
+async function runJob(records: SalesforceRecord[], csv: string, ctx: Ctx): Promise<Outcome[]> {
   const { object, externalIdField } = ctx.config;
   const created = await call(
     ctx,
@@ -62,8 +110,7 @@ export async function bulkUpsert(records: SalesforceRecord[], ctx: Ctx): Promise
   const jobId = created.json.id;
   const jobUrl = `${base(ctx.config)}/${jobId}`;
 
-  const columns = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => k !== 'attributes')))];
-  const uploaded = await call(ctx, 'PUT', `${jobUrl}/batches`, toCsv(columns, records), 'text/csv');
+  const uploaded = await call(ctx, 'PUT', `${jobUrl}/batches`, csv, 'text/csv');
   if (!ok(uploaded)) return classify(uploaded, records.length);
   const closed = await call(ctx, 'PATCH', jobUrl, JSON.stringify({ state: 'UploadComplete' }));
   if (!ok(closed)) return classify(closed, records.length);
@@ -78,7 +125,11 @@ export async function bulkUpsert(records: SalesforceRecord[], ctx: Ctx): Promise
     state = String(info.state ?? '');
     if (state === 'JobComplete' || state === 'Failed' || state === 'Aborted') break;
     if (ctx.clock.now().getTime() >= deadline) {
-      // Upserts are idempotent: resending later is safe even if the job still finishes.
+      // Abort so the job does not keep writing (and locking rows) while its records are sent again; upserts are
+      // idempotent, so records it already processed are safe to repeat. Best effort: the outcome is retry anyway.
+      await call(ctx, 'PATCH', jobUrl, JSON.stringify({ state: 'Aborted' })).catch((error: unknown) => {
+        if (!(error instanceof RetryableError)) throw error;
+      });
       return times(records.length, {
         status: 'retry',
         reason: `Bulk API job ${jobId} still ${state} after ${ctx.config.bulkTimeoutMs} ms`,

@@ -1,32 +1,36 @@
 /**
- * Salesforce collections upsert over `ctx.http`, and the one table turning REST API answers into outcomes:
+ * Salesforce collections upsert over `ctx.http` (through `authorized`, which renews expired sessions), and the one table turning REST API answers into outcomes:
  * a 200 carries ordered per-record results; whole-request errors come as `[{ message, errorCode }]`.
  */
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
 import { excerpt, isObject, retryFromResponse, times, dryRunOutcomes } from '../shared';
-import { REQUEST_LIMIT_BACKOFF_MS, SESSION_BACKOFF_MS, type SalesforceConfig } from './config';
+import { authorized } from './auth';
+import { REQUEST_LIMIT_BACKOFF_MS, type SalesforceConfig } from './config';
 import { requestBody, type SalesforceRecord } from './transform';
 
 export async function upsertRecords(
   records: SalesforceRecord[],
   ctx: DestinationContext<SalesforceConfig>,
 ): Promise<Outcome[]> {
-  const { endpoint, apiVersion, object, externalIdField, accessToken, timeoutMs } = ctx.config;
-  const response = await ctx.http({
+  const { endpoint, apiVersion, object, externalIdField, timeoutMs } = ctx.config;
+  const body = JSON.stringify(requestBody(records));
+  const response = await authorized(ctx, (token) => ({
     method: 'PATCH',
     url: `${endpoint.replace(/\/+$/, '')}/services/data/${apiVersion}/composite/sobjects/${object}/${externalIdField}`,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
-    body: JSON.stringify(requestBody(records)),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body,
     timeoutMs,
-  });
+  }));
   return classify(response, records.length);
 }
 
-type Action = 'retry' | 'throttle' | 'session' | 'rejected';
+type Action = 'retry' | 'throttle' | 'rejected';
 
-/** errorCode / statusCode → action; anything else is permanent. */
+/**
+ * errorCode / statusCode → action; anything else is permanent. 401 INVALID_SESSION_ID never gets here: `authorized`
+ * renews the token and resends, or fails the run.
+ */
 const CODES: Record<string, Action> = {
-  INVALID_SESSION_ID: 'session',
   REQUEST_LIMIT_EXCEEDED: 'throttle',
   UNABLE_TO_LOCK_ROW: 'retry',
   SERVER_UNAVAILABLE: 'retry',
@@ -44,14 +48,6 @@ interface SalesforceError {
 export function outcomeFor(code: string | undefined, reason: string, httpStatus: number, wholeBatch: boolean): Outcome {
   const action = (code && CODES[code]) || 'rejected';
   switch (action) {
-    case 'session':
-      return {
-        status: 'retry',
-        reason: `${reason} (refresh the access token)`,
-        httpStatus,
-        vendorCode: code,
-        retryAfterMs: SESSION_BACKOFF_MS,
-      };
     case 'throttle':
       return { status: 'retry', reason, httpStatus, vendorCode: code, retryAfterMs: REQUEST_LIMIT_BACKOFF_MS };
     case 'retry':

@@ -5,8 +5,13 @@
 /** One CSV document from records; `columns` fixes the header order. Absent values are empty (= leave unchanged). */
 export function toCsv(columns: string[], records: Record<string, unknown>[]): string {
   const lines = [columns.map(escape).join(',')];
-  for (const record of records) lines.push(columns.map((c) => escape(cell(record[c]))).join(','));
+  for (const record of records) lines.push(csvLine(columns, record));
   return `${lines.join('\n')}\n`;
+}
+
+/** One record's CSV line (no line ending). */
+export function csvLine(columns: string[], record: Record<string, unknown>): string {
+  return columns.map((c) => escape(cell(record[c]))).join(',');
 }
 
 function cell(value: unknown): string {

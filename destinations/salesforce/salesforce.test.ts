@@ -57,7 +57,6 @@ describe('salesforce response table', () => {
     expect(outcomes[3]).not.toHaveProperty('wholeBatch');
   });
   it.each([
-    [401, 'INVALID_SESSION_ID', { status: 'retry', retryAfterMs: 60000 }],
     [403, 'REQUEST_LIMIT_EXCEEDED', { status: 'retry', retryAfterMs: 900000 }],
     [400, 'INVALID_FIELD', { status: 'rejected', wholeBatch: true }],
     [503, 'SERVER_UNAVAILABLE', { status: 'retry' }],

@@ -76,14 +76,11 @@ describe('salesforce against the REST API fake', () => {
     expect(fake.records.size).toBe(0);
   });
 
-  it('retries an expired session and a spent API allowance with their back-offs, and network failures', async () => {
-    const session = await salesforce.send([user(1)], testContext(config({ accessToken: 'expired' })));
-    expect(session[0]).toMatchObject({
-      status: 'retry',
-      httpStatus: 401,
-      vendorCode: 'INVALID_SESSION_ID',
-      retryAfterMs: 60_000,
-    });
+  it('fails the run on a refused token with no way to renew it; retries a spent API allowance and network failures', async () => {
+    await expect(salesforce.send([user(1)], testContext(config({ accessToken: 'expired' })))).rejects.toThrow(
+      /refused the access token \(401 INVALID_SESSION_ID: Session expired or invalid\) and no auth flow is configured/,
+    );
+    expect(fake.records.size).toBe(0);
     await fake.close();
     fake = await startFakeSalesforce({ requestLimit: 1 });
     expect((await salesforce.send([user(1)], testContext(config())))[0].status).toBe('ok');

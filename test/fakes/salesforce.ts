@@ -7,8 +7,14 @@
  * (DUPLICATE_EXTERNAL_ID), locked rows (UNABLE_TO_LOCK_ROW). `requestLimit` makes later calls answer
  * 403 REQUEST_LIMIT_EXCEEDED. Bulk API 2.0 ingest jobs (`/jobs/ingest`): create, PUT CSV, UploadComplete, poll
  * (InProgress for `bulkPollsUntilDone` polls), then successfulResults / failedResults / unprocessedrecords as CSV; a
- * header naming an unknown field fails the whole job.
+ * header naming an unknown field fails the whole job; an upload over `maxUploadBytes` (100 MB of CSV, the advised
+ * size under the 150 MB base64 limit) is refused; an open or running job can be Aborted.
+ * OAuth (`POST /services/oauth2/token`, form-encoded): refresh_token, client_credentials and the JWT bearer grant
+ * (RS256 verified with `oauth.publicKey`; iss, sub, aud and exp checked), answering `{ access_token, instance_url,
+ * … }` or 400 `{ error, error_description }`. Sessions expire: after `sessionRequests` API calls each, or all at
+ * once with `expireSessions()`; an expired or unknown token gets 401 INVALID_SESSION_ID.
  */
+import { createVerify, randomBytes } from 'node:crypto';
 import { parseCsv, toCsv } from '../../destinations/salesforce/csv';
 import {
   startFakeServer,
@@ -31,13 +37,31 @@ export interface FakeSalesforceOptions extends FakeServerOptions {
   requestLimit?: number;
   /** Bulk jobs report InProgress for this many polls before completing (default 1). */
   bulkPollsUntilDone?: number;
+  /** Largest CSV upload per job in bytes (default 100,000,000). */
+  maxUploadBytes?: number;
+  /** A session (access token) stops working after this many API calls (default: never). */
+  sessionRequests?: number;
+  /** The fake's "now" for JWT expiry checks (default: the wall clock). */
+  now?: () => Date;
+  /** The connected app and user the token endpoint accepts. */
+  oauth?: {
+    clientId: string;
+    clientSecret?: string;
+    refreshToken?: string;
+    /** PEM public key of the certificate uploaded for the JWT bearer flow. */
+    publicKey?: string;
+    username?: string;
+  };
 }
+
+/** Audiences Salesforce accepts in a JWT bearer assertion. */
+const JWT_AUDIENCES = ['https://login.salesforce.com', 'https://test.salesforce.com'];
 
 interface BulkJob {
   id: string;
   object: string;
   extField: string;
-  state: 'Open' | 'UploadComplete' | 'InProgress' | 'JobComplete' | 'Failed';
+  state: 'Open' | 'UploadComplete' | 'InProgress' | 'JobComplete' | 'Failed' | 'Aborted';
   csv: string;
   polls: number;
   errorMessage?: string;
@@ -54,10 +78,14 @@ function csvOf(rows: Record<string, string>[]): string {
 
 export interface FakeSalesforce extends FakeServer {
   /** Bulk API 2.0 jobs by id. */
-  jobs: Map<string, unknown>;
+  jobs: Map<string, { state: string; csv: string }>;
   /** `${Object}:${externalId}` → record fields. */
   records: Map<string, Record<string, unknown>>;
   lockedExternalIds: Set<string>;
+  /** Grant types of the token requests answered with a token, in order. */
+  grants: string[];
+  /** Every session issued so far stops working (as when they time out). */
+  expireSessions(): void;
 }
 
 const DEFAULT_FIELDS = [
@@ -84,6 +112,73 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
     body: [{ message, errorCode }],
   });
 
+  /** Live sessions: token → API calls made with it; expired tokens are removed. */
+  const sessions = new Map<string, number>([[token, 0]]);
+  const grants: string[] = [];
+  let url = '';
+  /** The session check every API call passes: undefined when the token is live (and counts the call). */
+  const unauthorized = (request: RecordedRequest): FakeResponse | undefined => {
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const used = bearer === undefined ? undefined : sessions.get(bearer);
+    if (bearer === undefined || used === undefined)
+      return fail(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    if (options.sessionRequests !== undefined && used >= options.sessionRequests) {
+      sessions.delete(bearer);
+      return fail(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    }
+    sessions.set(bearer, used + 1);
+    return undefined;
+  };
+
+  const oauthError = (error: string, description: string): FakeResponse => ({
+    status: 400,
+    body: { error, error_description: description },
+  });
+
+  /** POST /services/oauth2/token. */
+  const issueToken = (request: RecordedRequest): FakeResponse => {
+    const form = Object.fromEntries(new URLSearchParams(request.body));
+    const app = options.oauth;
+    if (!app) return oauthError('invalid_client_id', 'client identifier invalid');
+    const grant = form.grant_type;
+    if (grant === 'refresh_token' || grant === 'client_credentials') {
+      if (form.client_id !== app.clientId) return oauthError('invalid_client_id', 'client identifier invalid');
+      if ((grant === 'client_credentials' || app.clientSecret) && form.client_secret !== app.clientSecret)
+        return oauthError('invalid_client', 'invalid client credentials');
+      if (grant === 'refresh_token' && (!app.refreshToken || form.refresh_token !== app.refreshToken))
+        return oauthError('invalid_grant', 'expired access/refresh token');
+    } else if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+      const [header, claims, signature] = (form.assertion ?? '').split('.');
+      const valid =
+        app.publicKey !== undefined &&
+        signature !== undefined &&
+        createVerify('RSA-SHA256').update(`${header}.${claims}`).verify(app.publicKey, signature, 'base64url');
+      if (!valid) return oauthError('invalid_grant', 'invalid assertion');
+      const c = JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as Record<string, unknown>;
+      if (c.iss !== app.clientId) return oauthError('invalid_client_id', 'client identifier invalid');
+      if (!JWT_AUDIENCES.includes(String(c.aud))) return oauthError('invalid_grant', 'audience is invalid');
+      const exp = Number(c.exp) * 1000;
+      const now = (options.now ?? (() => new Date()))().getTime();
+      if (!(exp > now) || exp > now + 5 * 60_000) return oauthError('invalid_grant', 'expired authorization code');
+      if (c.sub !== app.username) return oauthError('invalid_grant', "user hasn't approved this consumer");
+    } else return oauthError('unsupported_grant_type', 'grant type not supported');
+    const accessToken = `00D000000000001!${randomBytes(12).toString('hex')}`;
+    sessions.set(accessToken, 0);
+    grants.push(grant);
+    return {
+      status: 200,
+      body: {
+        access_token: accessToken,
+        instance_url: url,
+        id: `${url}/id/00D000000000001/005000000000001`,
+        token_type: 'Bearer',
+        issued_at: String(Date.now()),
+        signature: randomBytes(16).toString('base64'),
+        scope: 'api',
+      },
+    };
+  };
+
   /** The per-record upsert shared by collections and bulk jobs. */
   const upsertOne = (object: string, extField: string, record: Record<string, unknown>) => {
     const extId = record[extField];
@@ -108,13 +203,14 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
   };
 
   const handle = (request: RecordedRequest): FakeResponse => {
+    if (request.path === '/services/oauth2/token' && request.method === 'POST') return issueToken(request);
     if (request.path.includes('/jobs/ingest')) return handleJob(request);
     const match = /^\/services\/data\/v\d+\.\d\/composite\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9_]+)$/.exec(
       request.path,
     );
     if (!match || request.method !== 'PATCH') return fail(404, 'NOT_FOUND', 'The requested resource does not exist');
-    if (request.headers.authorization !== `Bearer ${token}`)
-      return fail(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    const denied = unauthorized(request);
+    if (denied) return denied;
     calls += 1;
     if (options.requestLimit !== undefined && calls > options.requestLimit)
       return fail(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
@@ -142,8 +238,8 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
   /** Bulk API 2.0 ingest jobs: create, upload CSV, UploadComplete, poll, results as CSV. */
   const jobs = new Map<string, BulkJob>();
   const handleJob = (request: RecordedRequest): FakeResponse => {
-    if (request.headers.authorization !== `Bearer ${token}`)
-      return fail(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    const denied = unauthorized(request);
+    if (denied) return denied;
     const match =
       /^\/services\/data\/v\d+\.\d\/jobs\/ingest(?:\/([^/]+))?(?:\/(batches|successfulResults|failedResults|unprocessedrecords))?\/?$/.exec(
         request.path,
@@ -181,12 +277,20 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
     if (!job) return fail(404, 'NOT_FOUND', 'job not found');
     if (part === 'batches' && request.method === 'PUT') {
       if (job.state !== 'Open') return fail(400, 'INVALIDJOBSTATE', 'Job is not open');
+      const limit = options.maxUploadBytes ?? 100_000_000;
+      if (Buffer.byteLength(job.csv + request.body) > limit)
+        return fail(400, 'EXCEEDED_MAX_SIZE_REQUEST', `job data exceeds the maximum of ${limit} bytes`);
       job.csv += request.body;
       return { status: 201 };
     }
     if (!part && request.method === 'PATCH') {
-      if ((request.json as { state?: string }).state !== 'UploadComplete')
-        return fail(400, 'INVALIDJOBSTATE', 'unsupported state change');
+      const wanted = (request.json as { state?: string }).state;
+      if (wanted === 'Aborted' && ['Open', 'UploadComplete', 'InProgress'].includes(job.state)) {
+        job.state = 'Aborted';
+        return { status: 200, body: { id: job.id, state: job.state } };
+      }
+      if (wanted !== 'UploadComplete' || job.state !== 'Open')
+        return fail(400, 'INVALIDJOBSTATE', `cannot change a job in state ${job.state} to ${String(wanted)}`);
       job.state = 'UploadComplete';
       return { status: 200, body: { id: job.id, state: job.state } };
     }
@@ -238,5 +342,12 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions = {}): 
   };
 
   const server = await startFakeServer(handle, options);
-  return Object.assign(server, { records, lockedExternalIds: locked, jobs });
+  url = server.url;
+  return Object.assign(server, {
+    records,
+    lockedExternalIds: locked,
+    jobs,
+    grants,
+    expireSessions: () => sessions.clear(),
+  });
 }
