@@ -49,12 +49,11 @@ export const configSchema = z.object({
    * each request (success, partial, failure and the reasons).
    */
   verify: z.boolean().default(true),
-  /** How long the run waits for requests still PROCESSING; the rest are checked again on the next run. 0: one look. */
-  verifyTimeoutMs: z
-    .number()
-    .int()
-    .min(0)
-    .default(5 * 60_000),
+  /**
+   * How long the run waits for requests still PROCESSING; the rest are checked again on the next run. 0: one look.
+   * Short by default: the run holds the warehouse (locally, DuckDB's single writer) while it waits.
+   */
+  verifyTimeoutMs: z.number().int().min(0).default(60_000),
   /** requestStatus reads per minute, below the project's 300 read quota (shared with other readers). */
   statusRequestsPerMinute: z.number().int().min(1).max(REQUESTS_PER_MINUTE).default(240),
 });
