@@ -49,6 +49,57 @@ export function depthExceeds(value: unknown, limit: number, depth = 0): boolean 
   return children.some((c) => depthExceeds(c, limit, depth + 1));
 }
 
+/** Longest text a finite number serializes to in JSON (`-1.2345678901234567e-100`), with room to spare. */
+const NUMBER_BOUND = 25;
+
+/**
+ * True when a JSON value (a parsed request item) certainly passes the item checks: its JSON.stringify size is
+ * at most `maxBytes`, nothing sits at `maxDepth` levels or deeper, and no object key is forbidden anywhere.
+ * One walk with an upper bound on the size (every UTF-16 unit of a string as its worst case, a 6-byte `\uXXXX`
+ * escape) instead of serializing the item and walking it twice more. False means "check exactly", not "reject".
+ */
+export function clearlyAcceptable(value: unknown, maxBytes: number, maxDepth: number): boolean {
+  return sizeBound(value, 0, maxDepth, maxBytes) <= maxBytes;
+}
+
+/** Upper bound of the UTF-8 size of JSON.stringify(value); Infinity when the value needs the exact checks. */
+function sizeBound(value: unknown, depth: number, maxDepth: number, budget: number): number {
+  switch (typeof value) {
+    case 'string':
+      return 2 + 6 * value.length;
+    case 'number':
+      return NUMBER_BOUND;
+    case 'boolean':
+      return 5;
+    case 'undefined':
+      return 4;
+    case 'object':
+      break;
+    default:
+      // Functions, symbols, bigints never come out of JSON.parse.
+      return Infinity;
+  }
+  if (value === null) return 4;
+  if (depth >= maxDepth) return Infinity;
+  let total = 2;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length && total <= budget; i++) {
+      total += 1 + sizeBound(value[i], depth + 1, maxDepth, budget);
+    }
+    return total;
+  }
+  const proto = Object.getPrototypeOf(value) as object | null;
+  // Dates and other class instances (toJSON, getters) are measured exactly.
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) return Infinity;
+  const obj = value as Record<string, unknown>;
+  for (const key in obj) {
+    if (FORBIDDEN_KEYS.has(key)) return Infinity;
+    total += 4 + 6 * key.length + sizeBound(obj[key], depth + 1, maxDepth, budget);
+    if (total > budget) return total;
+  }
+  return total;
+}
+
 export function isForbiddenName(name: string): boolean {
   return FORBIDDEN_KEYS.has(name);
 }

@@ -20,6 +20,7 @@ import {
   MAX_DEPTH,
   MAX_ID_LENGTH,
   RAW_PREVIEW_CHARS,
+  clearlyAcceptable,
   compact,
   depthExceeds,
   hashId,
@@ -98,7 +99,12 @@ export function parseSegment(req: SegmentRequest): SegmentParseResult {
   const basic = typeof req.basicAuthUser === 'string' && req.basicAuthUser !== '' ? req.basicAuthUser : null;
   const bodyKey = typeof body.writeKey === 'string' && body.writeKey !== '' ? body.writeKey : null;
   const writeKey = basic ?? bodyKey;
-  const env: ItemEnv = { writeKey, receivedAt: req.receivedAt, eventBytes: req.limits.eventBytes };
+  const env: ItemEnv = {
+    writeKey,
+    receivedAt: req.receivedAt,
+    receivedAtIso: req.receivedAt.toISOString(),
+    eventBytes: req.limits.eventBytes,
+  };
 
   if (call !== 'batch') return { writeKey, events: [parseItem(body, call, env, '')] };
 
@@ -119,13 +125,14 @@ export function parseSegment(req: SegmentRequest): SegmentParseResult {
 interface ItemEnv {
   writeKey: string | null;
   receivedAt: Date;
+  receivedAtIso: string;
   eventBytes: number;
   shared?: { context: unknown; integrations: unknown; sentAt: unknown };
   sharedError?: string;
 }
 
 function parseItem(item: unknown, call: EventType | null, env: ItemEnv, where: string): ParsedEvent {
-  const receivedAt = env.receivedAt.toISOString();
+  const receivedAt = env.receivedAtIso;
   const source = { id: env.writeKey ?? 'segment', protocol: 'segment' as const };
   const fail = (reason: string, raw: unknown, eventId: string, type: EventType = call ?? 'track'): ParsedEvent => ({
     event: { event_id: eventId, type, received_at: receivedAt, source, schema_version: SCHEMA_VERSION },
@@ -138,21 +145,24 @@ function parseItem(item: unknown, call: EventType | null, env: ItemEnv, where: s
     return fail(`expected an object, got ${describe(item)}`, item, derivedId(env.writeKey, item));
   }
 
-  const json = JSON.stringify(item);
-  const bytes = Buffer.byteLength(json, 'utf8');
   const givenId = readId(item.messageId);
   const eventId = typeof givenId === 'string' ? givenId : derivedId(env.writeKey, item);
   const itemType = call ?? (typeof item.type === 'string' ? item.type : null);
   const knownType = EVENT_TYPES.find((t) => t === itemType);
 
-  if (bytes > env.eventBytes) {
-    const preview = { truncated: true, bytes, preview: json.slice(0, RAW_PREVIEW_CHARS) };
-    return fail(`event is ${bytes} bytes, over the ${env.eventBytes}-byte limit`, preview, eventId, knownType);
-  }
-  const forbidden = findForbiddenKey(item);
-  if (forbidden) return fail(`forbidden key "${forbidden}"`, item, eventId, knownType);
-  if (depthExceeds(item, MAX_DEPTH)) {
-    return fail(`nested deeper than ${MAX_DEPTH} levels`, item, eventId, knownType);
+  // One cheap walk proves the common case (small, shallow, no forbidden key); anything else gets the exact checks.
+  if (!clearlyAcceptable(item, env.eventBytes, MAX_DEPTH)) {
+    const json = JSON.stringify(item);
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > env.eventBytes) {
+      const preview = { truncated: true, bytes, preview: json.slice(0, RAW_PREVIEW_CHARS) };
+      return fail(`event is ${bytes} bytes, over the ${env.eventBytes}-byte limit`, preview, eventId, knownType);
+    }
+    const forbidden = findForbiddenKey(item);
+    if (forbidden) return fail(`forbidden key "${forbidden}"`, item, eventId, knownType);
+    if (depthExceeds(item, MAX_DEPTH)) {
+      return fail(`nested deeper than ${MAX_DEPTH} levels`, item, eventId, knownType);
+    }
   }
   if (env.sharedError) return fail(env.sharedError, item, eventId, knownType);
   if (!knownType) {
@@ -237,10 +247,10 @@ function parseItem(item: unknown, call: EventType | null, env: ItemEnv, where: s
     event: eventName,
     anonymous_id: anonymousId,
     user_id: userId,
-    timestamp: new Date(timestampMs).toISOString(),
-    sent_at: sentAt !== undefined ? new Date(sentAt).toISOString() : undefined,
+    timestamp: isoTime(timestampMs),
+    sent_at: sentAt !== undefined ? isoTime(sentAt) : undefined,
     received_at: receivedAt,
-    original_timestamp: clientTime !== undefined ? new Date(clientTime).toISOString() : undefined,
+    original_timestamp: clientTime !== undefined ? isoTime(clientTime) : undefined,
     source: { id: source.id, protocol },
     context,
     properties,
@@ -289,12 +299,34 @@ function readObject(v: unknown, name: string, errors: string[]): Record<string, 
   return undefined;
 }
 
+/*
+ * The items of a batch usually share their times (one sentAt, timestamps to the millisecond): the last text read
+ * and the last time written are remembered, which makes repeats free. Both are pure functions of their input.
+ */
+let lastTimeText = '';
+let lastTimeMs = 0;
+let lastIsoMs = NaN;
+let lastIso = '';
+
+function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
 /** Milliseconds since the epoch for an ISO-8601 string; pushes an error for anything else. */
 function readTime(v: unknown, name: string, errors: string[]): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
+  if (v === lastTimeText) return lastTimeMs;
   if (typeof v === 'string' && ISO_DATE.test(v.trim())) {
     const ms = Date.parse(v.trim());
-    if (Number.isFinite(ms)) return ms;
+    if (Number.isFinite(ms)) {
+      lastTimeText = v;
+      lastTimeMs = ms;
+      return ms;
+    }
   }
   errors.push(`${name} must be an ISO-8601 date string, got ${JSON.stringify(v)?.slice(0, 64) ?? describe(v)}`);
   return undefined;
