@@ -4,6 +4,7 @@ import members from './__fixtures__/members.json';
 import expectedMembers from './__fixtures__/expected-members-request.json';
 import type { SyncRecord } from '../../src/core/destination';
 import { classify } from './client';
+import { classifyStatus, reduceStatus } from './status';
 import { configSchema } from './config';
 import { eventsBody, membersBody, toEvent, toMember, type DmMember } from './transform';
 
@@ -93,5 +94,50 @@ describe('google-ads response table', () => {
   it('throttles RESOURCE_EXHAUSTED with Retry-After or a minute', () => {
     expect(error(429, 'RESOURCE_EXHAUSTED')[0]).toMatchObject({ status: 'retry', retryAfterMs: 60000 });
     expect(error(429, 'RESOURCE_EXHAUSTED', [], { 'retry-after': '5' })[0]).toMatchObject({ retryAfterMs: 5000 });
+  });
+});
+
+describe('google-ads request status', () => {
+  const answer = (status: number, json: unknown) => ({ status, headers: {}, body: JSON.stringify(json), json });
+  it.each([
+    [
+      'success with warnings',
+      [
+        {
+          requestStatus: 'SUCCESS',
+          eventsIngestionStatus: { recordCount: '7' },
+          warningInfo: { warningCounts: [{ reason: 'W', recordCount: '2' }] },
+        },
+      ],
+      { status: 'success', records: 7, errors: [], warnings: ['W x2'] },
+    ],
+    [
+      'failure without error counts fails every record',
+      [{ requestStatus: 'FAILED', audienceMembersRemovalStatus: { userDataRemovalStatus: { recordCount: '4' } } }],
+      { status: 'failure', records: 4, failedRecords: 4, errors: ['FAILED without errorInfo'] },
+    ],
+    [
+      'one destination still processing keeps the request pending',
+      [{ requestStatus: 'SUCCESS' }, { requestStatus: 'PROCESSING' }],
+      { status: 'pending', errors: [] },
+    ],
+    ['unknown status', [{ requestStatus: 'REQUEST_STATUS_UNKNOWN' }], { status: 'unknown', errors: [] }],
+    ['no destinations', [], { status: 'unknown', errors: ['no requestStatusPerDestination'] }],
+  ])('%s', (_name, perDestination, expected) => {
+    expect(reduceStatus('r', { requestStatusPerDestination: perDestination })).toEqual({ requestId: 'r', ...expected });
+  });
+  it('treats quota and server errors as ask-again, an unknown id as final', () => {
+    const error = (status: number, code: string) =>
+      answer(status, { error: { code: status, status: code, message: 'm' } });
+    expect(classifyStatus('r', error(429, 'RESOURCE_EXHAUSTED'))).toEqual({
+      transient: 'requestStatus 429 RESOURCE_EXHAUSTED: m',
+    });
+    expect(classifyStatus('r', error(401, 'UNAUTHENTICATED'))).toEqual({
+      transient: 'requestStatus 401 UNAUTHENTICATED: m',
+    });
+    expect(classifyStatus('r', error(404, 'NOT_FOUND'))).toEqual({
+      verification: { requestId: 'r', status: 'unknown', errors: ['NOT_FOUND: m'] },
+    });
+    expect(classifyStatus('r', error(400, 'INVALID_ARGUMENT'))).toMatchObject({ verification: { status: 'unknown' } });
   });
 });
