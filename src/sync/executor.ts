@@ -351,9 +351,12 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
   return { run, plan: summary, recovery, stats: executor.stats(), timings, ...(verification ? { verification } : {}) };
 }
 
+/** How far back a run looks for accepted requests no check has settled (pending, or from a failed run). */
+const VERIFY_WINDOW_MS = 7 * 24 * 3600_000;
+
 /**
  * For destinations that accept requests and process them later (Destination.verify): asks what became of the
- * request ids this run's deliveries carried and of those still pending from earlier runs, records each answer in
+ * request ids this run's deliveries carried and of earlier ones not settled yet, records each answer in
  * `request_status`, and marks the run partial with a summary when the vendor reports failed records. A failing
  * check is logged and never fails the run: the records were accepted.
  */
@@ -366,13 +369,9 @@ async function verifyRequests(
   if (!destination.verify || deps.dryRun || deps.validate || run.status === 'failed') return undefined;
   const wh = deps.warehouse;
   const statuses = new RequestStatuses(wh, s.d, s.dataset);
-  const ledger = s.d.table(s.dataset, STATE_TABLES.ledger);
   try {
-    const ids = await wh.query<{ request_id: string }>(
-      `SELECT DISTINCT request_id FROM ${ledger} WHERE run_id = ${s.d.str(run.run_id)} AND outcome = 'ok'
-       AND request_id IS NOT NULL ORDER BY request_id`,
-    );
-    const requestIds = [...new Set([...(await statuses.pending(s.key)), ...ids.map((r) => r.request_id)])];
+    const since = new Date(run.started_at.getTime() - VERIFY_WINDOW_MS);
+    const requestIds = await statuses.unsettled(s.d.table(s.dataset, STATE_TABLES.ledgerRequests), s.key, since);
     if (!requestIds.length) return [];
     const ctx: DestinationContext<unknown> = {
       config: deps.destinationConfig,

@@ -249,12 +249,18 @@ export class RequestStatuses {
     );
   }
 
-  /** Request ids of a sync whose latest check left them pending: checked again on its next run. */
-  async pending(sync: string): Promise<string[]> {
+  /**
+   * Request ids a sync's batch deliveries carried since `since` that no check has settled yet: this run's, those
+   * still pending, and those of runs that failed or crashed before their check. Reads `delivery_requests` (one row
+   * per request outcome), not the per-record view.
+   */
+  async unsettled(requestsTable: string, sync: string, since: Date): Promise<string[]> {
+    const d = this.d;
     const rows = await this.wh.query<{ request_id: string }>(
-      `SELECT DISTINCT p.request_id FROM ${this.table} p WHERE p.sync = ${this.d.str(sync)} AND p.status = 'pending'
-       AND NOT EXISTS (SELECT 1 FROM ${this.table} o WHERE o.sync = p.sync AND o.request_id = p.request_id
-                       AND o.status <> 'pending') ORDER BY p.request_id`,
+      `SELECT DISTINCT l.request_id FROM ${requestsTable} l WHERE l.sync = ${d.str(sync)} AND l.outcome = 'ok'
+       AND l.request_id IS NOT NULL AND l.${d.col('at')} >= ${d.ts(since)}
+       AND NOT EXISTS (SELECT 1 FROM ${this.table} r WHERE r.sync = l.sync AND r.request_id = l.request_id
+                       AND r.status <> 'pending') ORDER BY l.request_id`,
     );
     return rows.map((r) => r.request_id);
   }

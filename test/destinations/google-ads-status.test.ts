@@ -276,6 +276,19 @@ describe('sync runs record what Google made of their requests', () => {
     expect(runRow).toEqual({ status: 'partial', error: result.run.error });
   });
 
+  it('checks on the next run the requests of a run that did not check them', async () => {
+    await start({ statusPollsUntilDone: 0 });
+    await add(0, 2);
+    const unchecked = await runOnce({ verify: false });
+    expect(unchecked.verification).toEqual([]);
+    const next = await runOnce();
+    expect(next.run.planned).toBe(0);
+    expect(next.verification).toEqual([{ requestId: 'req-1', status: 'success', records: 2, errors: [] }]);
+    // Settled: a third run has nothing to check.
+    expect((await runOnce()).verification).toEqual([]);
+    expect(statusReads()).toHaveLength(1);
+  });
+
   it('checks requests left pending again on the next run', async () => {
     await start({ statusPollsUntilDone: 1 });
     await add(0, 2);
