@@ -12,8 +12,14 @@ import salesforce, { configSchema } from '../../destinations/salesforce';
 import { refreshCount } from '../../destinations/salesforce/auth';
 import type { SyncRecord } from '../../src/core/destination';
 import { ConfigError } from '../../src/core/errors';
+import { createHttpClient } from '../../src/core/http';
+import { silentLogger } from '../../src/core/logger';
+import { parseSync } from '../../src/sync/config';
+import { runSync } from '../../src/sync/executor';
 import { createOutboxHttpClient, outboxFile } from '../../src/sync/outbox';
+import { openLocalWarehouse, type DuckDbWarehouse } from '../../src/warehouse/duckdb';
 import { startFakeSalesforce, type FakeSalesforce, type FakeSalesforceOptions } from '../fakes';
+import { FakeClock, tempDir } from '../sync/helpers';
 import { FIXED_NOW, testContext } from './context';
 
 const user = (i: number, extra: Record<string, unknown> = {}): SyncRecord => ({
@@ -256,5 +262,56 @@ describe('salesforce Bulk API 2.0 job lifecycle', () => {
     expect(calls().slice(-1)).toEqual(['PATCH /services/data/v68.0/jobs/ingest/JOB']);
     expect(fake.requests[fake.requests.length - 1].json).toEqual({ state: 'Aborted' });
     expect([...fake.jobs.values()].map((j) => j.state)).toEqual(['Aborted']);
+  });
+});
+
+describe('salesforce sync runs that outlive their sessions', () => {
+  let wh: DuckDbWarehouse;
+  beforeEach(async () => {
+    wh = await openLocalWarehouse(tempDir(), { readOnly: false });
+    await wh.exec('CREATE SCHEMA marts');
+    await wh.exec('CREATE TABLE marts.users (person_id VARCHAR, last_name VARCHAR)');
+    await wh.exec(`INSERT INTO marts.users SELECT 'p-' || i, 'Last' || i FROM range(0, 450) t(i)`);
+  });
+  afterEach(() => wh.close());
+  const runUsers = (extra: Record<string, unknown>) =>
+    runSync(
+      parseSync({
+        name: 'users_sf',
+        destination: 'salesforce',
+        mode: 'upsert',
+        source: 'users',
+        fields: { Tagpipe_Person_Id__c: 'person_id', LastName: 'last_name' },
+      }),
+      {
+        warehouse: wh,
+        destination: salesforce as never,
+        destinationConfig: config(extra),
+        http: createHttpClient({ timeoutMs: 5000, userAgent: 't' }),
+        logger: silentLogger,
+        clock: new FakeClock(),
+      },
+    );
+
+  it('delivers every record when each session lasts one request', async () => {
+    await start({ sessionRequests: 1 });
+    const result = await runUsers({ accessToken: 'test-token', auth: refreshAuth() });
+    expect(result.run).toMatchObject({ status: 'ok', delivered: 450, rejected: 0, failed: 0 });
+    expect(fake.records.size).toBe(450);
+    expect(fake.grants).toEqual(['refresh_token', 'refresh_token']);
+  });
+
+  it('fails the run with the fix when the renewed token is refused as well', async () => {
+    await start({ sessionRequests: 0 });
+    await expect(runUsers({ accessToken: 'test-token', auth: refreshAuth() })).rejects.toThrow(
+      /refused a just-issued access token/,
+    );
+    const runs = await wh.query<{ status: string; error: string; delivered: number }>(
+      'SELECT status, error, delivered FROM _tagpipe.sync_runs',
+    );
+    expect(runs).toEqual([
+      { status: 'failed', error: expect.stringContaining('"API Enabled"') as unknown, delivered: 0 },
+    ]);
+    expect(fake.records.size).toBe(0);
   });
 });
