@@ -2,7 +2,7 @@
  * Helpers shared by the protocol parsers: deterministic event ids, stable JSON, page URL parts, numbers from
  * query strings. Pure functions, no I/O.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { BoundedCache } from '../../../src/core/cache';
 import { FORBIDDEN_KEYS } from '../../../src/core/event';
 
@@ -30,11 +30,23 @@ export function stableJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(obj[k])}`).join(',')}}`;
 }
 
-/** Hex sha256 of the parts joined by a separator that cannot occur in them unescaped. */
+/** One-shot hashing (Node >= 20.12): the same digest as createHash without building a Hash object per call. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
+function sha256Hex(text: string): string {
+  return oneShotHash ? oneShotHash('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
+}
+
+function escapePart(p: string): string {
+  return p.includes('\\') || p.includes('|') ? p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|') : p;
+}
+
+/**
+ * Deterministic event id: the prefix and the first 40 hex digits (160 bits) of the SHA-256 of the parts joined
+ * by `|`, with `\` and `|` inside a part escaped so distinct part lists never join to the same text.
+ */
 export function hashId(prefix: string, parts: readonly string[]): string {
-  const h = createHash('sha256');
-  h.update(parts.map((p) => p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|')).join('|'));
-  return `${prefix}${h.digest('hex').slice(0, 40)}`;
+  return `${prefix}${sha256Hex(parts.map(escapePart).join('|')).slice(0, 40)}`;
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -81,9 +81,10 @@ export function parseGa4(req: Ga4Request): Ga4ParseResult {
           .map((l) => l.trim())
           .filter((l) => l !== '')
       : [];
-  const hits: { params: URLSearchParams; line: number; raw: string }[] =
+  // The raw text of a GET hit is the re-serialized query, made only if a quarantine record or the debug view asks.
+  const hits: { params: URLSearchParams; line: number; raw: string | (() => string) }[] =
     lines.length === 0
-      ? [{ params: url, line: 0, raw: url.toString() }]
+      ? [{ params: url, line: 0, raw: () => url.toString() }]
       : lines.map((l, i) => ({ params: merge(url, new URLSearchParams(l)), line: i, raw: l }));
 
   const events = hits.map((h) => parseHit(h.params, h.line, h.raw, tid, req.receivedAt));
@@ -117,7 +118,13 @@ function get(p: URLSearchParams, key: string): string | undefined {
   return v === null || v === '' ? undefined : v;
 }
 
-function parseHit(p: URLSearchParams, line: number, raw: string, tid: string, receivedAt: Date): ParsedEvent {
+function parseHit(
+  p: URLSearchParams,
+  line: number,
+  raw: string | (() => string),
+  tid: string,
+  receivedAt: Date,
+): ParsedEvent {
   const errors: string[] = [];
   const en = get(p, 'en');
   const type = en === 'page_view' ? 'page' : 'track';
@@ -126,20 +133,30 @@ function parseHit(p: URLSearchParams, line: number, raw: string, tid: string, re
 
   const properties: Record<string, unknown> = {};
   const traits: Record<string, unknown> = {};
-  for (const [key, value] of p) {
+  // One pass over the parameters (forEach: no [key, value] array per entry) for ep.*, up.* and the pr* items.
+  const itemTexts: { n: number; value: string }[] = [];
+  p.forEach((value, key) => {
+    const c0 = key.charCodeAt(0);
+    // Only names starting with e, u or p matter here.
+    if (c0 !== 101 && c0 !== 117 && c0 !== 112) return;
+    if (c0 === 112) {
+      const m = /^pr([1-9]\d{0,2})$/.exec(key);
+      if (m && Number(m[1]) <= MAX_ITEMS && value !== '') itemTexts.push({ n: Number(m[1]), value });
+      return;
+    }
     const target =
       key.startsWith('ep.') || key.startsWith('epn.')
         ? properties
         : key.startsWith('up.') || key.startsWith('upn.')
           ? traits
           : null;
-    if (!target) continue;
+    if (!target) return;
     const numeric = key.startsWith('epn.') || key.startsWith('upn.');
     const name = key.slice(key.indexOf('.') + 1);
-    if (name === '') continue;
+    if (name === '') return;
     if (isForbiddenName(name)) {
       errors.push(`forbidden parameter name "${key}"`);
-      continue;
+      return;
     }
     if (numeric) {
       const n = toNumber(value);
@@ -147,12 +164,12 @@ function parseHit(p: URLSearchParams, line: number, raw: string, tid: string, re
     } else {
       target[name] = value;
     }
-  }
+  });
   const et = toNumber(p.get('_et'));
   if (et !== undefined) properties.engagement_time_msec = et;
   const cu = get(p, 'cu');
   if (cu !== undefined) properties.currency = cu;
-  const items = readItems(p, errors);
+  const items = readItems(itemTexts, errors);
   if (items.length > 0) properties.items = items;
 
   const givenId = get(p, 'ep.event_id');
@@ -190,7 +207,11 @@ function parseHit(p: URLSearchParams, line: number, raw: string, tid: string, re
     traits,
     schema_version: SCHEMA_VERSION,
   });
-  const parsed: ParsedEvent = { event, consent: readConsent(p), raw };
+  const parsed: ParsedEvent = { event, consent: readConsent(p), raw: typeof raw === 'string' ? raw : null };
+  if (typeof raw !== 'string') {
+    let text: string | undefined;
+    Object.defineProperty(parsed, 'raw', { get: () => (text ??= raw()), enumerable: true, configurable: true });
+  }
   if (errors.length) parsed.error = errors.join('; ');
   return parsed;
 }
@@ -234,13 +255,9 @@ function readConsent(p: URLSearchParams): ConsentSignals {
   return c;
 }
 
-/** `pr1`…`prN` → items ordered by N. Each is `key~value` tokens: a 2-char code then the value. */
-function readItems(p: URLSearchParams, errors: string[]): Record<string, unknown>[] {
-  const found: { n: number; value: string }[] = [];
-  for (const [key, value] of p) {
-    const m = /^pr([1-9]\d{0,2})$/.exec(key);
-    if (m && Number(m[1]) <= MAX_ITEMS && value !== '') found.push({ n: Number(m[1]), value });
-  }
+/** `pr1`…`prN` (collected by parseHit) → items ordered by N. Each is `key~value` tokens: a 2-char code then the value. */
+function readItems(found: { n: number; value: string }[], errors: string[]): Record<string, unknown>[] {
+  if (found.length === 0) return [];
   found.sort((a, b) => a.n - b.n);
   return found.map(({ value }) => {
     const item: Record<string, unknown> = {};
