@@ -85,3 +85,86 @@ test('any changed byte is detected: records before the damaged one are kept, it 
     { numRuns: 60 },
   );
 });
+
+/** Publishes one message per event-loop turn without waiting, so several commits are in flight at once. */
+async function publishAcrossTurns(log: TopicLog, count: number) {
+  const results: Array<Promise<string[]>> = [];
+  for (let i = 0; i < count; i++) {
+    results.push(log.append([{ data: Buffer.from(`m${i}`), attributes: { i: String(i) } }]));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return Promise.allSettled(results);
+}
+
+test('pipelined commits are acknowledged in order, and readers see exactly the acknowledged records', async () => {
+  const log = await TopicLog.open({
+    dir: path.join(root, String(n++)),
+    logger: silentLogger,
+    segmentMaxBytes: 1 << 30,
+    groupCommit: true,
+    maxInFlight: 3,
+  });
+  const order: number[] = [];
+  const ends: number[] = [];
+  const results: Array<Promise<void>> = [];
+  for (let i = 0; i < 200; i++) {
+    results.push(
+      log.append([{ data: Buffer.from(`m${i}`), attributes: {} }]).then(() => {
+        order.push(i);
+        ends.push(log.end);
+      }),
+    );
+    if (i % 7 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(results);
+  expect(order).toEqual([...Array(200).keys()]);
+  expect(ends).toEqual([...ends].sort((a, b) => a - b));
+  const read = await log.read(log.start, 1000);
+  expect(read.messages.map((m) => m.data.toString())).toEqual(order.map((i) => `m${i}`));
+  expect(log.stats.records).toBe(200);
+  await log.close();
+});
+
+test('a failed commit fails itself and every later one in flight; the file is cut back and appends go on', async () => {
+  const dir = path.join(root, String(n++));
+  const log = await TopicLog.open({ dir, logger: silentLogger, segmentMaxBytes: 1 << 30, groupCommit: true });
+  const handle = (log as unknown as { active: { datasync: () => Promise<void> } }).active;
+  const realSync = handle.datasync.bind(handle);
+  let syncs = 0;
+  handle.datasync = async () => {
+    syncs += 1;
+    // The third commit's sync fails after a delay, while later commits are writing behind it.
+    if (syncs === 3) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw new Error('EIO: simulated');
+    }
+    return realSync();
+  };
+  const settled = await publishAcrossTurns(log, 12);
+  const firstFailed = settled.findIndex((r) => r.status === 'rejected');
+  expect(firstFailed).toBeGreaterThan(0);
+  // Acknowledged means durable and in order: everything before the failure resolved; the failed commit failed.
+  expect(settled.slice(0, firstFailed).every((r) => r.status === 'fulfilled')).toBe(true);
+  const rejected = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  expect(rejected[0].reason).toMatchObject({ name: 'UnavailableError' });
+  expect(String((rejected[0].reason as Error).message)).toContain('EIO: simulated');
+  // Commits started behind the failed one were failed with it; publishes after the cut-back succeed again.
+  expect(rejected.length).toBeGreaterThan(1);
+  expect(settled[settled.length - 1].status).toBe('fulfilled');
+  const acknowledged = settled.flatMap((r, i) => (r.status === 'fulfilled' ? [`m${i}`] : []));
+
+  handle.datasync = realSync;
+  await log.append([{ data: Buffer.from('after'), attributes: {} }]);
+  const read = await log.read(log.start, 1000);
+  expect(read.messages.map((m) => m.data.toString())).toEqual([...acknowledged, 'after']);
+  await log.close();
+
+  // After a restart the file holds exactly the acknowledged records (no bytes of failed commits in between).
+  const reopened = await open(dir);
+  expect((await reopened.read(reopened.start, 1000)).messages.map((m) => m.data.toString())).toEqual([
+    ...acknowledged,
+    'after',
+  ]);
+  expect(reopened.stats.truncatedBytes).toBe(0);
+  await reopened.close();
+});
