@@ -7,6 +7,7 @@ import ipaddr from 'ipaddr.js';
 import { isbot } from 'isbot';
 import { getDomain } from 'tldts';
 import { UAParser } from 'ua-parser-js';
+import { BoundedCache } from '../../src/core/cache';
 import type { Config } from '../../src/core/config';
 import type { ClickIds, EventContext } from '../../src/core/event';
 
@@ -149,10 +150,23 @@ function parseUrl(url: string): URL | null {
   }
 }
 
+const NO_PARAMS: ReadonlyMap<string, string> = new Map();
+
+/**
+ * Every hit of a page view carries the same URL, and parsing one costs microseconds: recent answers are
+ * remembered (read-only maps).
+ */
+const urlParams = new BoundedCache<ReadonlyMap<string, string>>(5000);
+
 /** Query parameters by lowercased name (first value wins); empty when the URL does not parse. */
-function queryParams(url: string | null | undefined): Map<string, string> {
+function queryParams(url: string | null | undefined): ReadonlyMap<string, string> {
+  // No `?` anywhere: there is no query component to read.
+  if (typeof url !== 'string' || url === '' || !url.includes('?')) return NO_PARAMS;
+  return url.length <= 2048 ? urlParams.get(url, parseQueryParams) : parseQueryParams(url);
+}
+
+function parseQueryParams(url: string): ReadonlyMap<string, string> {
   const out = new Map<string, string>();
-  if (typeof url !== 'string' || url === '') return out;
   const parsed = parseUrl(url);
   if (!parsed) return out;
   for (const [key, value] of parsed.searchParams) {
@@ -165,7 +179,7 @@ function queryParams(url: string | null | undefined): Map<string, string> {
 /** Click ids are opaque tokens; anything else (spaces, control characters, huge values) is not one. */
 const CLICK_ID = /^[A-Za-z0-9_\-.~+/=:]{1,512}$/;
 
-function clickId(params: Map<string, string>, name: string): string | null {
+function clickId(params: ReadonlyMap<string, string>, name: string): string | null {
   const v = params.get(name)?.trim();
   return v && CLICK_ID.test(v) ? v : null;
 }
