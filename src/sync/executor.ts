@@ -26,7 +26,7 @@ import type {
 } from '../core/destination';
 import { ConfigError, RetryableError } from '../core/errors';
 import type { Consent } from '../core/event';
-import type { SyncWarehouse } from '../warehouse/duckdb';
+import type { DuckDbWarehouse, SyncWarehouse } from '../warehouse/duckdb';
 import type { SyncDefinition } from './config';
 import {
   ensureState,
@@ -167,6 +167,7 @@ export async function recover(
   destination: Destination<unknown>,
   clock: Clock,
   logger: Logger,
+  mode: SyncDefinition['mode'],
 ): Promise<RecoveryResult> {
   const ledger = new Ledger(wh, d, dataset);
   const runs = new Runs(wh, d, dataset);
@@ -186,7 +187,7 @@ export async function recover(
     await ledger.writeRequests(openRequests.map((p) => ({ ...p, at, outcome, vendor_error: note })));
   }
   if (records) logger.warn({ count: records, outcome }, 'resolved requests a crashed run left in flight');
-  for (const runId of crashed) await applySnapshots(wh, d, dataset, key, runId, at);
+  for (const runId of crashed) await applySnapshots(wh, d, dataset, key, runId, at, { mode });
   await runs.markCrashed(crashed, at);
   return {
     crashedRuns: crashed,
@@ -195,7 +196,11 @@ export async function recover(
   };
 }
 
-/** Advances the snapshot by what a run delivered: removes leave it, adds and changes enter with their hash. */
+/**
+ * Advances the snapshot by what a run delivered: removes leave it, adds and changes enter with their hash. An
+ * append sync keeps no snapshot: it plans from the ledger (keys with an ok, rejected or unknown row), so copying
+ * every sent event's payload would only cost time and space.
+ */
 export async function applySnapshots(
   wh: SyncWarehouse,
   d: Dialect,
@@ -203,19 +208,32 @@ export async function applySnapshots(
   key: string,
   runId: string,
   at: Date,
+  options: {
+    mode: SyncDefinition['mode'];
+    /** The run's plan has no changes or removes: no snapshot row to replace, so nothing to delete first. */
+    addsOnly?: boolean;
+    /** Every planned record was delivered: the plan is the delivered set, no need to look it up in the ledger. */
+    allDelivered?: boolean;
+  },
 ): Promise<void> {
+  if (options.mode === 'append') return;
   const snapshots = d.table(dataset, STATE_TABLES.snapshots);
   const ledger = d.table(dataset, STATE_TABLES.ledger);
   const planTable = d.table(dataset, planTableName(key));
   const k = d.col('key');
   const delivered = `SELECT ${k} FROM ${ledger} WHERE run_id = ${d.str(runId)} AND outcome = 'ok'`;
-  const exists = await wh.query<{ n: number }>(`SELECT COUNT(*) AS n FROM (${delivered}) x`);
-  if (!exists[0] || Number(exists[0].n) === 0) return;
+  if (!options.allDelivered) {
+    const exists = await wh.query<{ n: number }>(`SELECT COUNT(*) AS n FROM (${delivered}) x`);
+    if (!exists[0] || Number(exists[0].n) === 0) return;
+  }
+  const remove = options.addsOnly
+    ? ''
+    : `DELETE FROM ${snapshots} WHERE sync = ${d.str(key)} AND ${k} IN (${delivered});`;
   await wh.exec(
-    `${d.begin}; DELETE FROM ${snapshots} WHERE sync = ${d.str(key)} AND ${k} IN (${delivered});
+    `${d.begin}; ${remove}
      INSERT INTO ${snapshots} (sync, ${k}, row_hash, payload, synced_at)
        SELECT ${d.str(key)}, p._tp_key, p._tp_hash, p._tp_payload, ${d.ts(at)} FROM ${planTable} p
-       WHERE p._tp_action <> 'remove' AND p._tp_key IN (${delivered}); ${d.commit};`,
+       WHERE p._tp_action <> 'remove'${options.allDelivered ? '' : ` AND p._tp_key IN (${delivered})`}; ${d.commit};`,
   );
 }
 
@@ -261,7 +279,7 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
     mark = now;
   };
   await ensureState(wh, d, dataset);
-  const recovery = await recover(wh, d, dataset, key, destination, clock, logger);
+  const recovery = await recover(wh, d, dataset, key, destination, clock, logger, sync.mode);
   lap('recoverMs');
   const summary = await plan(
     {
@@ -332,7 +350,11 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
   run.finished_at = clock.now();
   lap('sendMs');
   const verification = await verifyRequests(deps, run, { key, d, dataset, logger });
-  await applySnapshots(wh, d, dataset, key, run.run_id, run.finished_at);
+  await applySnapshots(wh, d, dataset, key, run.run_id, run.finished_at, {
+    mode: sync.mode,
+    addsOnly: summary.changes === 0 && summary.removes === 0,
+    allDelivered: run.status === 'ok' && run.delivered === summary.total,
+  });
   await runs.finish(run);
   lap('snapshotMs');
   logger.info(
@@ -496,11 +518,12 @@ class BatchExecutor {
   }
 
   /**
-   * The plan in pages, in plan order. On DuckDB each page is its own short read by rowid (the plan table is
-   * created sorted and never changed, so rowids are 0..total-1 in key order): a streaming result would hold one
+   * The plan in pages, in position order. On DuckDB each page is its own short read by rowid (the plan table is
+   * never changed, so rowids are 0..total-1): a streaming result would hold one
    * read transaction open for the whole send, and while it is open DuckDB cannot checkpoint or clean up the
    * versions of the ledger rows committed meanwhile, so every later ledger insert got slower (send time per
-   * record grew with the run's size).
+   * record grew with the run's size). Pages are read on a second connection, one ahead: the next page is read
+   * while this one is parsed and sent and while the ledger commits.
    */
   private async *planPages(summary: PlanSummary): AsyncIterable<{ r: string }[]> {
     const size = this.deps.pageSize ?? 2000;
@@ -509,10 +532,18 @@ class BatchExecutor {
       yield* wh.stream<{ r: string }>(`${planRowsSql(summary)} ORDER BY _tp_pos`, undefined, size);
       return;
     }
-    for (let from = 0; from < summary.total; from += size) {
-      const rows = await wh.query<{ r: string }>(
+    const duck = wh as DuckDbWarehouse;
+    const read = (from: number) => {
+      const page = duck.queryAside<{ r: string }>(
         `${planRowsSql(summary)} WHERE rowid >= ${from} AND rowid < ${from + size} ORDER BY rowid`,
       );
+      page.catch(() => undefined); // awaited below; a page read ahead of a failed run must not go unhandled
+      return page;
+    };
+    let next = summary.total > 0 ? read(0) : null;
+    for (let from = 0; next; from += size) {
+      const rows = await next;
+      next = from + size < summary.total ? read(from + size) : null;
       // Positions are counted as rows arrive: a page short of its rowids would shift every later one.
       if (rows.length !== Math.min(size, summary.total - from)) {
         throw new Error(`plan table ${summary.planTable} changed during the run (rowids ${from}.. missing)`);
@@ -525,7 +556,6 @@ class BatchExecutor {
     const inflight = new Set<Promise<void>>();
     let batch: Item[] = [];
     let bytes = 0;
-    let lastId = '';
     let pos = 0;
     const dispatch = async () => {
       const items = batch;
@@ -546,10 +576,6 @@ class BatchExecutor {
     for await (const page of this.planPages(summary)) {
       for (const row of page) {
         const item = this.toItem(row.r, pos++);
-        // A key repeated in the source: the plan is sorted, so repeats are adjacent; one send per key and action.
-        const id = `${item.record.action}|${item.record.key}`;
-        if (id === lastId) continue;
-        lastId = id;
         if (batch.length && (batch.length >= this.maxBatch || bytes + item.bytes > this.maxBytes)) await dispatch();
         batch.push(item);
         bytes += item.bytes;

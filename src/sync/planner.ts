@@ -203,8 +203,8 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   const planTable = d.table(ctx.stateDataset, planTableName(sync.name));
   const name = d.str(sync.name);
   const key = d.col('key');
-  // Keys are unique in the marts; should a source repeat one, the plan is sorted by key and the executor sends
-  // the first row of a run of equal keys (a GROUP BY here would hold every payload in memory at once).
+  // Keys are unique in the marts; should a source repeat one, the plan is built again keeping one row per key
+  // (below): a GROUP BY or window on every run would hold every payload in memory at once.
   // Each branch reads the source itself (no shared CTE: DuckDB materialises a CTE used twice, every payload
   // included) and serialises and hashes a row only once its key has survived the diff, so a run where 2% changed
   // serialises 2% of the rows. mirror and append decide on keys alone; upsert compares every row's hash.
@@ -238,18 +238,26 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
       FROM ${json(`(${sourceSql}) src WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name} AND l.${key} = src._tp_key
                         AND l.outcome IN ('ok', 'rejected', 'unknown'))`)} c`;
   }
-  // Sorted once here, so the executor reads it back in key order without a sort of its own, and a record's
-  // position in the plan names it in the ledger: on DuckDB the rowid (an ordered CREATE TABLE AS keeps the order
-  // in the rowids, also with preserve_insertion_order off), on BigQuery a numbered column.
-  await wh.exec(
+  // A record's position in the plan names it in the ledger: on DuckDB the rowid (0..n-1 in the order written,
+  // never changed), on BigQuery a numbered column. DuckDB's plan is not sorted: sorting a million JSON payloads
+  // took more memory than the rest of the run (its spill to disk made it slow instead), and nothing needs the
+  // order. The executor reads the plan back in position order.
+  const create = (sql: string) =>
     d.kind === 'duckdb'
-      ? `CREATE OR REPLACE TABLE ${planTable} AS SELECT * FROM (${body}) p ORDER BY _tp_action, _tp_key`
-      : `CREATE OR REPLACE TABLE ${planTable} AS SELECT p.*, ROW_NUMBER() OVER (ORDER BY _tp_action, _tp_key) - 1 AS _tp_pos FROM (${body}) p`,
-  );
-
-  const counts = await wh.query<{ a: PlanAction; n: number }>(
-    `SELECT _tp_action AS a, COUNT(*) AS n FROM ${planTable} GROUP BY _tp_action`,
-  );
+      ? `CREATE OR REPLACE TABLE ${planTable} AS ${sql}`
+      : `CREATE OR REPLACE TABLE ${planTable} AS SELECT p.*, ROW_NUMBER() OVER (ORDER BY _tp_action, _tp_key) - 1 AS _tp_pos FROM (${sql}) p`;
+  await wh.exec(create(body));
+  const countSql = `SELECT _tp_action AS a, COUNT(*) AS n, COUNT(DISTINCT _tp_key) AS k FROM ${planTable} GROUP BY _tp_action`;
+  let counts = await wh.query<{ a: PlanAction; n: number; k: number }>(countSql);
+  if (counts.some((c) => Number(c.n) !== Number(c.k))) {
+    // The source repeats a key: keep one row per key and action (the lowest hash, so the choice is stable).
+    await wh.exec(
+      create(
+        `SELECT _tp_action, _tp_key, _tp_hash, _tp_payload, _tp_event_id, _tp_consent FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY _tp_action, _tp_key ORDER BY _tp_hash) AS _tp_rn FROM (${body}) b) x WHERE _tp_rn = 1`,
+      ),
+    );
+    counts = await wh.query<{ a: PlanAction; n: number; k: number }>(countSql);
+  }
   const count = (a: PlanAction) => Number(counts.find((c) => c.a === a)?.n ?? 0);
   const [{ n: snapshotSize }] = await wh.query<{ n: number }>(
     `SELECT COUNT(*) AS n FROM ${snapshots} WHERE sync = ${name}`,
@@ -311,7 +319,7 @@ export function planLedgerSql(d: Dialect, summary: Pick<PlanSummary, 'planTable'
 }
 
 /**
- * The executor's stream: one text column per planned row, `action|hash|payload`, in key order. The payload is the
+ * The executor's stream: one text column per planned row, `action|hash|payload`, read in position order. The payload is the
  * row's JSON from planning, so the executor reads one string per row instead of converting every column.
  */
 export function planRowsSql(summary: Pick<PlanSummary, 'planTable'>): string {

@@ -24,6 +24,10 @@ import {
 import { ConfigError, UnavailableError } from '../core/errors';
 import { localPaths, type QueryParams, type RawTable, type Warehouse } from './types';
 
+/** DuckDB budget of a read-write open (a sync run) unless the caller sets one. */
+export const SYNC_MEMORY_LIMIT = '128MB';
+export const SYNC_THREADS = 1;
+
 /** Catalog name the warehouse file is attached under; `USE` makes `marts.x` and `_tagpipe.x` resolve to it. */
 export const WAREHOUSE_CATALOG = 'warehouse';
 
@@ -34,8 +38,9 @@ export interface LocalWarehouseOptions {
   lockTimeoutMs?: number;
   /** Create the data dir and warehouse file when missing (read-write only); default true. */
   create?: boolean;
-  /** DuckDB memory_limit, e.g. '512MB'; default DuckDB's own (80% of RAM). */
+  /** DuckDB memory_limit, e.g. '512MB'; default SYNC_MEMORY_LIMIT read-write, DuckDB's own (80% of RAM) read-only. */
   memoryLimit?: string;
+  /** DuckDB threads; default SYNC_THREADS read-write, DuckDB's own (one per core) read-only. */
   threads?: number;
   /**
    * WAL size that triggers a checkpoint (DuckDB's checkpoint_threshold, default 16 MB). Read-write opens default
@@ -44,6 +49,13 @@ export interface LocalWarehouseOptions {
    * WAL; the file is checkpointed when it closes.
    */
   checkpointThreshold?: string;
+  /**
+   * Freed memory the allocator may keep before returning it to the OS (DuckDB's allocator_flush_threshold and
+   * allocator_bulk_deallocation_flush_threshold, 128 MB and 512 MB by default). Read-write opens default to
+   * 16 MB: what a sync's plan and snapshot statements freed otherwise stayed in the process, outside
+   * memory_limit's accounting.
+   */
+  allocatorFlushThreshold?: string;
 }
 
 /** Column type for `insertRows`, the bulk path the ledger and snapshots use. */
@@ -283,6 +295,31 @@ export class DuckDbWarehouse implements SyncWarehouse {
     );
   }
 
+  private aside: { connection: Promise<DuckDBConnection>; queue: Promise<unknown> } | null = null;
+
+  /**
+   * A read on a second connection with its own queue, so it runs while statements wait or commit on the main
+   * one: the executor reads the plan's next page while the ledger commits (a commit mostly waits for the disk).
+   * Each call is its own short read, never a transaction held open.
+   */
+  async queryAside<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]> {
+    if (!this.aside) {
+      const connection = this.instance.connect().then(async (c) => {
+        await c.run(this.sessionSql);
+        return c;
+      });
+      this.aside = { connection, queue: Promise.resolve() };
+    }
+    const aside = this.aside;
+    const run = async () => {
+      const reader = await (await aside.connection).runAndReadAll(toDuckDbParams(sql), toDuckParams(params));
+      return reader.convertRowObjects(jsonSafeConverter) as T[];
+    };
+    const next = aside.queue.then(run, run);
+    aside.queue = next.catch(() => undefined);
+    return next;
+  }
+
   private memoryConnection: DuckDBConnection | null = null;
 
   /**
@@ -311,6 +348,10 @@ export class DuckDbWarehouse implements SyncWarehouse {
       }
     }
     this.memoryConnection?.closeSync();
+    if (this.aside) {
+      await this.aside.queue;
+      (await this.aside.connection).closeSync();
+    }
     this.connection.closeSync();
     this.instance.closeSync();
     this.releaseFile?.();
@@ -449,11 +490,24 @@ async function createRawViews(connection: DuckDBConnection, dataDir: string): Pr
 export async function openLocalWarehouse(dataDir: string, options: LocalWarehouseOptions): Promise<DuckDbWarehouse> {
   const paths = localPaths(dataDir);
   const instance = await DuckDBInstance.create(':memory:', {
-    ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),
+    // Read-write opens are sync runs: a bounded budget by default (they spill to temp files beyond it), and one
+    // thread, leaving the other core to the JavaScript that parses and sends while DuckDB reads and commits.
+    ...(options.memoryLimit || !options.readOnly ? { memory_limit: options.memoryLimit ?? SYNC_MEMORY_LIMIT } : {}),
     // Large sorts and joins spill here instead of failing at the memory limit.
     temp_directory: path.join(paths.root, 'tmp'),
-    ...(options.threads ? { threads: String(options.threads) } : {}),
-    ...(options.readOnly ? {} : { checkpoint_threshold: options.checkpointThreshold ?? '256MB' }),
+    ...(options.threads || !options.readOnly ? { threads: String(options.threads ?? SYNC_THREADS) } : {}),
+    ...(options.readOnly
+      ? {}
+      : {
+          checkpoint_threshold: options.checkpointThreshold ?? '256MB',
+          // A sync orders what it needs explicitly (the plan table is created with ORDER BY); elsewhere keeping
+          // insertion order only makes DuckDB buffer results.
+          preserve_insertion_order: 'false',
+          allocator_flush_threshold: options.allocatorFlushThreshold ?? '16MB',
+          allocator_bulk_deallocation_flush_threshold: options.allocatorFlushThreshold ?? '16MB',
+          // Returns freed memory to the OS in the background, not only when a later task ends.
+          allocator_background_threads: 'true',
+        }),
   });
   const connection = await instance.connect();
   let releaseFile: (() => void) | null = null;
