@@ -69,3 +69,45 @@
   {%- set low = run_query('select min(' ~ column ~ ') from ' ~ relation ~ ' where ' ~ where).columns[0].values()[0] -%}
   {{ return("cast('" ~ (low.strftime('%Y-%m-%d') if low is not none else '9999-12-31') ~ "' as date)") }}
 {%- endmacro %}
+
+{#
+  tp_session_window_from(relation, read_after): int_sessionized_events re-reads its stored events from this time on:
+  the earliest new event without a GA4 sid (loaded_at > read_after) minus the session timeout, as a literal (so
+  the read prunes row groups and partitions). Far in the future when no such event is new.
+#}
+{% macro tp_session_window_from(relation, read_after) -%}
+  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
+    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
+  {%- endif -%}
+  {%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+  {%- if 'session_started_at' not in names -%}
+    {{ exceptions.raise_compiler_error(this ~ ' was built by an older version of the models (no session_started_at): rebuild it once with dbt run --full-refresh --select int_sessionized_events+') }}
+  {%- endif -%}
+  {%- set low = run_query(
+      'select min(occurred_at) from ' ~ relation ~ ' where loaded_at > ' ~ read_after
+      ~ ' and anonymous_id is not null and session_id is null'
+  ).columns[0].values()[0] -%}
+  {%- if low is none -%}
+    {{ return(tp_timestamp_literal('9999-12-31 00:00:00')) }}
+  {%- endif -%}
+  {%- if low is string -%}
+    {%- set low = modules.datetime.datetime.fromisoformat(low) -%}
+  {%- endif -%}
+  {{ return(tp_timestamp_literal(low - modules.datetime.timedelta(minutes=var('tagpipe_session_timeout_minutes') | int))) }}
+{%- endmacro %}
+
+{#
+  tp_mark(column): max(column) in {{ this }} as a literal, for models that mark the rows each run writes. A table
+  built before the column existed gives 1970: everything is rolled up once and the column is added
+  (on_schema_change='append_new_columns').
+#}
+{% macro tp_mark(column) -%}
+  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
+    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
+  {%- endif -%}
+  {%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+  {%- if column | lower not in names -%}
+    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
+  {%- endif -%}
+  {{ return(tp_high_watermark(column)) }}
+{%- endmacro %}

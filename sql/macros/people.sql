@@ -49,17 +49,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#
-  The previous run's mark in {{ this }} (max `_tp_refreshed_at`). A table built before the column existed gives
-  1970: every person is rolled up once and the column is added (on_schema_change='append_new_columns').
-#}
+{# The previous run's mark in {{ this }}: max `_tp_refreshed_at` (tp_mark). #}
 {% macro tp_refresh_mark() -%}
-    {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
-        {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
-    {%- endif -%}
-    {%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {%- if '_tp_refreshed_at' not in names -%}
-        {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
-    {%- endif -%}
-    {{ return(tp_high_watermark('_tp_refreshed_at')) }}
+    {{ return(tp_mark('_tp_refreshed_at')) }}
 {%- endmacro %}

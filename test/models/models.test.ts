@@ -422,6 +422,72 @@ describe('dbt models on DuckDB', () => {
     await dbt(['run', '--full-refresh', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
     expectSameMarts(incremental, await snapshot(warehouse));
   }, 360_000);
+
+  test('late events that extend and merge stored sessions: the sessions a rebuild finds, stale ones deleted', async () => {
+    const device = `late-dev-${SEED}`;
+    let n = 0;
+    const event = (
+      time: string,
+      sid: string | null,
+      publish: string,
+    ): { event: CanonicalEvent; publishTime: Date } => ({
+      event: canonicalEventSchema.parse({
+        event_id: `late-${SEED}-${n++}`,
+        type: 'page',
+        event: null,
+        anonymous_id: device,
+        user_id: null,
+        timestamp: `2026-01-29T${time}:00.000Z`,
+        received_at: `2026-01-29T${publish}:00.000Z`,
+        source: { id: 'web-sdk', protocol: 'sdk' },
+        context: { page: { url: 'https://shop.example.com/', path: '/' }, session: sid ? { id: sid } : undefined },
+        properties: {},
+        traits: {},
+        consent: { analytics: true, ads: true, ad_user_data: true, ad_personalization: true, source: 'explicit' },
+        identifiers: {},
+        schema_version: 1,
+      }),
+      publishTime: new Date(`2026-01-29T${publish}:01.000Z`),
+    });
+    const sessionsOf = () =>
+      query(
+        warehouse,
+        `SELECT session_key, session_id, strftime(started_at, '%H:%M') AS started, strftime(ended_at, '%H:%M') AS ended, event_count
+         FROM marts_intermediate.int_sessions WHERE anonymous_id = '${device}' ORDER BY started_at`,
+      );
+    // Three inactivity sessions (the first a chain of 25-minute gaps) and a GA4 one.
+    await writeRawEvents(dataDir, 'late-sessions-a', [
+      ...['08:00', '08:25', '08:50', '09:15', '10:00', '10:20', '11:00', '11:10'].map((t) => event(t, null, '12:00')),
+      event('10:05', 'g1', '12:00'),
+    ]);
+    await dbt(['run', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
+    const before = await sessionsOf();
+    expect(before.map((r) => [r.session_id, r.started, r.ended, num(r.event_count)])).toEqual([
+      [null, '08:00', '09:15', 4],
+      [null, '10:00', '10:20', 2],
+      ['g1', '10:05', '10:05', 1],
+      [null, '11:00', '11:10', 2],
+    ]);
+    // Late arrivals: 09:40 joins the first two sessions (09:15 began at 08:00, before anything re-read), 10:45
+    // joins the third; 10:30 lands in the GA4 session.
+    await writeRawEvents(dataDir, 'late-sessions-b', [
+      event('09:40', null, '13:00'),
+      event('10:45', null, '13:00'),
+      event('10:30', 'g1', '13:00'),
+    ]);
+    await dbt(['build', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
+    const after = await sessionsOf();
+    expect(after.map((r) => [r.session_id, r.started, r.ended, num(r.event_count)])).toEqual([
+      [null, '08:00', '11:10', 10],
+      ['g1', '10:05', '10:30', 2],
+    ]);
+    expect(after[0].session_key).toBe(before[0].session_key);
+    expect(after[1].session_key).toBe(before[2].session_key);
+
+    const incremental = await snapshot(warehouse);
+    await dbt(['run', '--full-refresh', '--vars', `{tagpipe_as_of: "${AS_OF_2}"}`], dataDir);
+    expectSameMarts(incremental, await snapshot(warehouse));
+  }, 360_000);
 });
 
 describe('dbt models on BigQuery (offline)', () => {

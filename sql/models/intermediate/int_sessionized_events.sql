@@ -1,18 +1,96 @@
 -- Session per event: the GA4 session id when the event carries one (key = anonymous_id + sid), else a new session
 -- after `tagpipe_session_timeout_minutes` of inactivity on the same anonymous_id. Events without an anonymous_id
--- (cookieless, no analytics consent) belong to no session.
--- Incremental: only devices (anonymous_ids) with events inserted since the last run are re-sessionized, over
--- their whole history, so a late event that splits or joins sessions is handled; upsert by event_id.
+-- (cookieless, no analytics consent) belong to no session. Each row keeps the event fields int_sessions aggregates,
+-- so sessions are rebuilt from this table alone.
+-- Incremental: events int_events_deduped inserted since the last run are added. A new event can only join or
+-- extend sessions (it never splits one), so on a device only the stored events from `timeout` before its earliest
+-- new inactivity event on are sessionized again, with the stored start of the session they belonged to (that
+-- session may have begun earlier; its earlier events keep their key). Rows are written in event-time order (and
+-- partitioned by day on BigQuery), so that window is read without a scan of the history. Upsert by event_id.
+{%- set timeout_ms = (var('tagpipe_session_timeout_minutes') | int) * 60000 %}
+{%- set fields = [
+    'type', 'page_url', 'page_path', 'page_referrer', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term',
+    'utm_content', 'gclid', 'country', 'device_type', 'session_engaged',
+] %}
+{%- if is_incremental() %}
+    {%- set read_after = tp_high_watermark('loaded_at') %}
+    {%- set window_from = tp_session_window_from(ref('int_events_deduped'), read_after) %}
+{%- endif %}
 {{
     config(
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy=tp_upsert_strategy(),
+        partition_by=(
+            {'field': 'occurred_at', 'data_type': 'timestamp', 'granularity': 'day'}
+            if target.type == 'bigquery' else none
+        ),
         cluster_by=(['anonymous_id'] if target.type == 'bigquery' else none),
     )
 }}
 
 with
+
+{%- if is_incremental() %}
+
+new_events as (
+    select
+        event_id,
+        anonymous_id,
+        session_id,
+        occurred_at,
+        {{ fields | join(',\n        ') }},
+        loaded_at
+    from {{ ref('int_events_deduped') }}
+    where
+        anonymous_id is not null
+        and loaded_at > {{ read_after }}
+),
+
+-- Per device: stored events from this time on may change session.
+resessionize_from as (
+    select
+        anonymous_id,
+        min({{ tp_epoch_ms('occurred_at') }}) - {{ timeout_ms }} as from_ms
+    from new_events
+    where session_id is null
+    group by anonymous_id
+),
+
+without_sid_input as (
+    select
+        event_id,
+        anonymous_id,
+        occurred_at,
+        {{ fields | join(',\n        ') }},
+        loaded_at,
+        case when false then occurred_at end as stored_started_at
+    from new_events
+    where session_id is null
+    union all
+    select
+        stored.event_id,
+        stored.anonymous_id,
+        stored.occurred_at,
+        {%- for f in fields %}
+        stored.{{ f }},
+        {%- endfor %}
+        stored.loaded_at,
+        stored.session_started_at as stored_started_at
+    from {{ this }} as stored
+    inner join resessionize_from on stored.anonymous_id = resessionize_from.anonymous_id
+    where
+        stored.session_id is null
+        -- The literal prunes the history (row groups, partitions); the per-device bound is the exact one.
+        and stored.occurred_at >= {{ window_from }}
+        and {{ tp_epoch_ms('stored.occurred_at') }} >= resessionize_from.from_ms
+),
+
+ga4_input as (
+    select * from new_events
+    where session_id is not null
+),
+{%- else %}
 
 all_events as (
     select
@@ -20,38 +98,35 @@ all_events as (
         anonymous_id,
         session_id,
         occurred_at,
+        {{ fields | join(',\n        ') }},
         loaded_at
     from {{ ref('int_events_deduped') }}
     where anonymous_id is not null
 ),
 
-{%- if is_incremental() %}
-
-touched as (
-    select distinct anonymous_id from all_events
-    where loaded_at > {{ tp_high_watermark('loaded_at') }}
+without_sid_input as (
+    select
+        event_id,
+        anonymous_id,
+        occurred_at,
+        {{ fields | join(',\n        ') }},
+        loaded_at,
+        case when false then occurred_at end as stored_started_at
+    from all_events
+    where session_id is null
 ),
 
-events as (
+ga4_input as (
     select * from all_events
-    where anonymous_id in (select anonymous_id from touched)
-),
-{%- else %}
-
-events as (
-    select * from all_events
+    where session_id is not null
 ),
 {%- endif %}
 
 without_sid as (
     select
-        event_id,
-        anonymous_id,
-        occurred_at,
-        loaded_at,
+        *,
         lag(occurred_at) over (partition by anonymous_id order by occurred_at, event_id) as previous_at
-    from events
-    where session_id is null
+    from without_sid_input
 ),
 
 inactivity_starts as (
@@ -59,9 +134,7 @@ inactivity_starts as (
         *,
         case
             when previous_at is null then 1
-            when
-                {{ tp_epoch_ms('occurred_at') }} - {{ tp_epoch_ms('previous_at') }}
-                > {{ var('tagpipe_session_timeout_minutes') | int }} * 60000 then 1
+            when {{ tp_epoch_ms('occurred_at') }} - {{ tp_epoch_ms('previous_at') }} > {{ timeout_ms }} then 1
             else 0
         end as is_session_start
     from without_sid
@@ -78,40 +151,46 @@ inactivity_numbered as (
 
 inactivity_sessions as (
     select
-        event_id,
-        anonymous_id,
-        cast(null as {{ dbt.type_string() }}) as session_id,
-        loaded_at,
-        -- Keyed by the session's first event time, so a new batch never renumbers older sessions.
-        cast(
-            min({{ tp_epoch_ms('occurred_at') }}) over (partition by anonymous_id, session_number)
-            as {{ dbt.type_string() }}
-        ) as session_start_ms
+        *,
+        -- The session's first event time (a stored start when the session began before the re-read window), so
+        -- a new batch never renumbers older sessions.
+        min(coalesce(stored_started_at, occurred_at)) over (partition by anonymous_id, session_number)
+            as session_started_at
     from inactivity_numbered
 ),
 
-ga4_sessions as (
+sessionized as (
+    select
+        event_id,
+        anonymous_id,
+        cast(null as {{ dbt.type_string() }}) as session_id,
+        substr(
+            {{ tp_sha256_hex(
+                "anonymous_id || ':t:' || cast(" ~ tp_epoch_ms('session_started_at') ~ " as " ~ dbt.type_string() ~ ")"
+            ) }},
+            1,
+            32
+        ) as session_key,
+        occurred_at,
+        session_started_at,
+        {{ fields | join(',\n        ') }},
+        loaded_at
+    from inactivity_sessions
+    union all
     select
         event_id,
         anonymous_id,
         session_id,
+        substr({{ tp_sha256_hex("anonymous_id || ':sid:' || session_id") }}, 1, 32) as session_key,
+        occurred_at,
+        case when false then occurred_at end as session_started_at,
+        {{ fields | join(',\n        ') }},
         loaded_at
-    from events
-    where session_id is not null
+    from ga4_input
 )
 
 select
-    event_id,
-    anonymous_id,
-    session_id,
-    substr({{ tp_sha256_hex("anonymous_id || ':t:' || session_start_ms") }}, 1, 32) as session_key,
-    loaded_at
-from inactivity_sessions
-union all
-select
-    event_id,
-    anonymous_id,
-    session_id,
-    substr({{ tp_sha256_hex("anonymous_id || ':sid:' || session_id") }}, 1, 32) as session_key,
-    loaded_at
-from ga4_sessions
+    *,
+    {{ tp_timestamp_literal(run_started_at) }} as _tp_sessionized_at
+from sessionized
+order by occurred_at

@@ -1,40 +1,42 @@
 -- One row per session (int_sessionized_events): bounds, counts, landing page and campaign of its first event.
--- DuckDB: incremental, re-aggregating the sessions of devices with new events (delete+insert by anonymous_id, so a
--- session split by a late event leaves no stale row). BigQuery: rebuilt (merge cannot delete the stale rows).
+-- Incremental (both targets): the sessions that int_sessionized_events wrote rows for since the last run are
+-- aggregated again from all their events (read from the earliest start among them on: a literal, so the history
+-- is pruned) and upserted by session_key; sessions merged into an earlier one by a new event are deleted first
+-- (pre_hook, macros/sessions.sql).
+{%- if is_incremental() %}
+    {%- set since = tp_mark('_tp_sessionized_at') %}
+    {%- set read_from = tp_sessions_read_from(since) %}
+{%- endif %}
 {{
     config(
-        materialized=('table' if target.type == 'bigquery' else 'incremental'),
-        unique_key='anonymous_id',
-        incremental_strategy='delete+insert',
-        cluster_by=(['anonymous_id'] if target.type == 'bigquery' else none),
+        materialized='incremental',
+        unique_key='session_key',
+        incremental_strategy=tp_upsert_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=(['session_key'] if target.type == 'bigquery' else none),
+        pre_hook="{{ tp_delete_merged_sessions() }}",
     )
 }}
 
 with
 
-sessionized as (
+events as (
     select * from {{ ref('int_sessionized_events') }}
     {%- if is_incremental() %}
-    where anonymous_id in (
-        select anonymous_id from {{ ref('int_sessionized_events') }}
-        where loaded_at > {{ tp_high_watermark('loaded_at') }}
-    )
+    where
+        occurred_at >= {{ read_from }}
+        and session_key in (
+            select session_key from {{ ref('int_sessionized_events') }}
+            where _tp_sessionized_at > {{ since }}
+        )
     {%- endif %}
-),
-
-events as (
-    select
-        sessionized.session_key,
-        sessionized.loaded_at,
-        deduped.*
-    from sessionized
-    inner join {{ ref('int_events_deduped') }} as deduped on sessionized.event_id = deduped.event_id
 ),
 
 sessions as (
     select
         session_key,
         max(loaded_at) as loaded_at,
+        max(_tp_sessionized_at) as _tp_sessionized_at,
         max(anonymous_id) as anonymous_id,
         max(session_id) as session_id,
         min(occurred_at) as started_at,
@@ -86,5 +88,6 @@ select
         or {{ tp_epoch_ms('ended_at') }} - {{ tp_epoch_ms('started_at') }} >= 10000
         or page_views >= 2
         or track_events > 0
-    ) as is_engaged
+    ) as is_engaged,
+    _tp_sessionized_at
 from sessions
