@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import { redactText, redactUrl } from '../../src/core/pii';
+import { cookieValue } from './cookies';
 
 export const PREVIEW_COOKIE = 'tp_debug';
 
@@ -103,14 +104,8 @@ function matches(j: Journey, f: JourneyFilter): boolean {
   return true;
 }
 
-/** Value of one cookie in a Cookie header. */
-export function cookieValue(header: string | undefined, name: string): string | null {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
-  }
-  return null;
-}
+/** Value of one cookie in a Cookie header (the collector's one cookie reader, ./cookies). */
+export { cookieValue };
 
 export class DebugHub {
   private readonly capacity: number;

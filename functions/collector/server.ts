@@ -14,6 +14,7 @@ import type { ParsedEvent, Protocol } from '../../src/core/event';
 import type { Logger } from '../../src/core/logger';
 import { traceFields } from '../../src/core/logger';
 import type { DebugHub } from './debug-hub';
+import { parseCookies } from './cookies';
 import { buildIdCookie } from './identity';
 import { CollectorMetrics } from './metrics';
 import { CollectorPipeline, type HitContext, type PipelineResult } from './pipeline';
@@ -59,24 +60,6 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function errorBody(code: string, message: string) {
   return { success: false, error: { code, message } };
-}
-
-function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  if (!header) return out;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 1) continue;
-    const name = part.slice(0, eq).trim();
-    if (!name || name in out) continue;
-    const raw = part.slice(eq + 1).trim();
-    try {
-      out[name] = decodeURIComponent(raw.replace(/^"|"$/g, ''));
-    } catch {
-      out[name] = raw;
-    }
-  }
-  return out;
 }
 
 /** Decodes the body bytes: gzip/deflate when declared (bounded), then strict UTF-8. */
