@@ -3,9 +3,10 @@
 -- keeps the first message per event_id, and inserts only event_ids not already stored. The existence check looks up
 -- only the batch's event_ids; on BigQuery it also reads stored rows from the oldest event date in the batch on (a
 -- literal, so date partitions are pruned: BigQuery bills scanned bytes) and clustering by event_id narrows it
--- further. DuckDB skips that bound: finding the date costs one more parse of the batch's JSON, more than it saves. Only new event_ids reach BigQuery's MERGE, so its destination scan
--- can be cut to the last day's partitions (incremental_predicates) without risk of a duplicate: an unmatched row
--- is inserted, which is what every row of the batch is anyway.
+-- further. DuckDB skips that bound: finding the date costs one more parse of the batch's JSON, more than it saves.
+-- Only new event_ids reach BigQuery's MERGE, so its destination scan can be cut to the last day's partitions
+-- (incremental_predicates) without risk of a duplicate: an unmatched row is inserted, which is what every row of
+-- the batch is anyway.
 {%- set read_from = tp_low_watermark('published_at') if is_incremental() else none %}
 {%- set oldest_date = tp_min_value(ref('stg_events'), 'event_date', 'published_at >= ' ~ read_from)
     if is_incremental() and target.type == 'bigquery' else none %}
