@@ -48,7 +48,7 @@ import {
   type PlanAction,
   type PlanSummary,
 } from './planner';
-import { dialectFor, type Dialect } from './sql';
+import { dialectFor, writingUncompressed, type Dialect } from './sql';
 import { backoffMs, Gate, Throttle, type BackoffOptions } from './throttle';
 
 export interface Progress {
@@ -229,11 +229,13 @@ export async function applySnapshots(
   const remove = options.addsOnly
     ? ''
     : `DELETE FROM ${snapshots} WHERE sync = ${d.str(key)} AND ${k} IN (${delivered});`;
-  await wh.exec(
-    `${d.begin}; ${remove}
+  await writingUncompressed(wh, () =>
+    wh.exec(
+      `${d.begin}; ${remove}
      INSERT INTO ${snapshots} (sync, ${k}, row_hash, payload, synced_at)
        SELECT ${d.str(key)}, p._tp_key, p._tp_hash, p._tp_payload, ${d.ts(at)} FROM ${planTable} p
        WHERE p._tp_action <> 'remove'${options.allDelivered ? '' : ` AND p._tp_key IN (${delivered})`}; ${d.commit};`,
+    ),
   );
 }
 

@@ -16,7 +16,7 @@ import { purposesFor } from '../core/consent';
 import type { SyncWarehouse } from '../warehouse/duckdb';
 import { sourceTable, type SyncDefinition } from './config';
 import { STATE_TABLES } from './ledger';
-import type { Dialect } from './sql';
+import { writingUncompressed, type Dialect } from './sql';
 
 export type PlanAction = 'add' | 'change' | 'remove' | 'send';
 
@@ -246,16 +246,13 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     d.kind === 'duckdb'
       ? `CREATE OR REPLACE TABLE ${planTable} AS ${sql}`
       : `CREATE OR REPLACE TABLE ${planTable} AS SELECT p.*, ROW_NUMBER() OVER (ORDER BY _tp_action, _tp_key) - 1 AS _tp_pos FROM (${sql}) p`;
-  await wh.exec(create(body));
+  await writingUncompressed(wh, () => wh.exec(create(body)));
   const countSql = `SELECT _tp_action AS a, COUNT(*) AS n, COUNT(DISTINCT _tp_key) AS k FROM ${planTable} GROUP BY _tp_action`;
   let counts = await wh.query<{ a: PlanAction; n: number; k: number }>(countSql);
   if (counts.some((c) => Number(c.n) !== Number(c.k))) {
     // The source repeats a key: keep one row per key and action (the lowest hash, so the choice is stable).
-    await wh.exec(
-      create(
-        `SELECT _tp_action, _tp_key, _tp_hash, _tp_payload, _tp_event_id, _tp_consent FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY _tp_action, _tp_key ORDER BY _tp_hash) AS _tp_rn FROM (${body}) b) x WHERE _tp_rn = 1`,
-      ),
-    );
+    const once = `SELECT _tp_action, _tp_key, _tp_hash, _tp_payload, _tp_event_id, _tp_consent FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY _tp_action, _tp_key ORDER BY _tp_hash) AS _tp_rn FROM (${body}) b) x WHERE _tp_rn = 1`;
+    await writingUncompressed(wh, () => wh.exec(create(once)));
     counts = await wh.query<{ a: PlanAction; n: number; k: number }>(countSql);
   }
   const count = (a: PlanAction) => Number(counts.find((c) => c.a === a)?.n ?? 0);
