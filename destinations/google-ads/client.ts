@@ -1,5 +1,5 @@
 /**
- * Data Manager API over `ctx.http` (OAuth bearer), and the one table turning its `google.rpc.Status` errors into
+ * Data Manager API over `ctx.http` (OAuth bearer from `auth.ts`, which owns 401 and 403), and the one table turning its `google.rpc.Status` errors into
  * outcomes. Requests fail fast: one invalid field rejects the whole request. When the BadRequest field violations
  * name the records (`events[3]…`, `audienceMembers[7]…`) those are rejected and the others retried (nothing of
  * the request was ingested); otherwise every record is rejected with `wholeBatch` for the executor to bisect.
@@ -7,6 +7,7 @@
 import { parseRetryAfter } from '../../src/core/errors';
 import type { DestinationContext, HttpResponse, Outcome } from '../../src/core/destination';
 import { excerpt, isObject, times, dryRunOutcomes } from '../shared';
+import { authorized } from './auth';
 import { QUOTA_BACKOFF_MS, type GoogleAdsConfig } from './config';
 
 export async function post(
@@ -15,10 +16,10 @@ export async function post(
   count: number,
   ctx: DestinationContext<GoogleAdsConfig>,
 ): Promise<Outcome[]> {
-  const response = await ctx.http({
+  const response = await authorized(ctx, {
     method: 'POST',
     url: `${ctx.config.endpoint.replace(/\/+$/, '')}${path}`,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.config.accessToken}` },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
     timeoutMs: ctx.config.timeoutMs,
   });
@@ -31,6 +32,7 @@ type Action = 'retry' | 'throttle' | 'rejected' | 'invalid';
 const STATUSES: Record<string, Action> = {
   INVALID_ARGUMENT: 'invalid',
   FAILED_PRECONDITION: 'rejected', // account state (e.g. terms not accepted): no record is at fault
+  // 401 and 403 fail the run in auth.ts; these stay for answers that carry the code under another HTTP status.
   UNAUTHENTICATED: 'rejected',
   PERMISSION_DENIED: 'rejected',
   NOT_FOUND: 'rejected',

@@ -9,6 +9,7 @@
 import type { DestinationContext, HttpResponse, RequestVerification } from '../../src/core/destination';
 import { RetryableError } from '../../src/core/errors';
 import { excerpt, isObject } from '../shared';
+import { authorized } from './auth';
 import { STATUS_BACKOFF_BASE_MS, STATUS_BACKOFF_CAP_MS, type GoogleAdsConfig } from './config';
 
 type Ctx = DestinationContext<GoogleAdsConfig>;
@@ -97,7 +98,7 @@ export function reduceStatus(requestId: string, body: unknown): RequestVerificat
   };
 }
 
-/** One status answer → a verification, or a transient failure (quota, 5xx, expired token: ask again later). */
+/** One status answer → a verification, or a transient failure (quota, 5xx: ask again later; auth.ts owns 401/403). */
 export function classifyStatus(requestId: string, response: HttpResponse): StatusRead {
   if (response.status >= 200 && response.status < 300) return { verification: reduceStatus(requestId, response.json) };
   const error = isObject(response.json) && isObject(response.json.error) ? response.json.error : {};
@@ -111,10 +112,9 @@ export function classifyStatus(requestId: string, response: HttpResponse): Statu
 
 async function readStatus(requestId: string, ctx: Ctx): Promise<StatusRead> {
   try {
-    const response = await ctx.http({
+    const response = await authorized(ctx, {
       method: 'GET',
       url: `${ctx.config.endpoint.replace(/\/+$/, '')}/v1/requestStatus:retrieve?requestId=${encodeURIComponent(requestId)}`,
-      headers: { authorization: `Bearer ${ctx.config.accessToken}` },
       timeoutMs: ctx.config.timeoutMs,
     });
     return classifyStatus(requestId, response);

@@ -102,10 +102,11 @@ describe('google-ads against the Data Manager fake', () => {
     expect(fake.audiences.size).toBe(0);
   });
 
-  it('rejects a bad token without bisection, retries 503 and network failures, refuses rows without a target', async () => {
-    const auth = await googleAds.send([conversion(1)], testContext(config({ accessToken: 'expired' })));
-    expect(auth[0]).toMatchObject({ status: 'rejected', httpStatus: 401, vendorCode: 'UNAUTHENTICATED' });
-    expect(auth[0]).not.toHaveProperty('wholeBatch');
+  it('fails the run on a refused fixed token, retries 503 and network failures, refuses rows without a target', async () => {
+    await expect(googleAds.send([conversion(1)], testContext(config({ accessToken: 'expired' })))).rejects.toThrow(
+      /refused the access token \(401 UNAUTHENTICATED.*a fixed accessToken cannot be renewed/,
+    );
+    expect(fake.conversions.size).toBe(0);
     fake.respondNext({ status: 503, body: { error: { code: 503, status: 'UNAVAILABLE', message: 'try later' } } });
     expect((await googleAds.send([conversion(1)], testContext(config())))[0]).toMatchObject({
       status: 'retry',

@@ -10,7 +10,16 @@
  * 90 days: EVENT_TOO_OLD; ad_user_data denied: DENIED_CONSENT; `invalidGclids`: INVALID_GCLID; an operating account
  * in `accountsWithoutConsent`: every record NO_CONSENT). Only records that processed successfully are stored. A
  * missing requestId is 400 INVALID_ARGUMENT, an unknown one 404 NOT_FOUND.
+ *
+ * Auth like Google's: a token endpoint (`POST /token`, the JWT bearer grant of service account keys: RS256 signature
+ * checked against the registered public key, `aud` Google's token URL, `iat`/`exp` at most an hour apart and
+ * current by the wall clock, which is what google-auth-library signs with) issues access tokens that last
+ * `tokenLifetimeSeconds` by the fake's `now`. Only tokens it issued are accepted, until they expire or
+ * `expireTokens()` (401 UNAUTHENTICATED). 403 PERMISSION_DENIED like Google's: the API not enabled (ErrorInfo
+ * SERVICE_DISABLED), a token without the datamanager scope (ACCESS_TOKEN_SCOPE_INSUFFICIENT), a caller the account
+ * has not admitted (`accountAccess`; the login account when the request names one, else the operating account).
  */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import {
   startFakeServer,
   type FakeResponse,
@@ -20,7 +29,16 @@ import {
 } from './server';
 
 export interface FakeDataManagerOptions extends FakeServerOptions {
+  /** A token issued before the fake started (default `test-token`): datamanager scope, expires only on `expireTokens()`. */
   accessToken?: string;
+  /** Service accounts by client_email → public key (PEM or KeyObject) that signs their JWT bearer grants. */
+  serviceAccounts?: Record<string, string | KeyObject>;
+  /** Lifetime of issued access tokens (Google's: 3,600 s). */
+  tokenLifetimeSeconds?: number;
+  /** Account id → the principals (service account emails) admitted to it; accounts not listed admit everyone. */
+  accountAccess?: Record<string, string[]>;
+  /** false: every call answers 403 SERVICE_DISABLED, like a project where the API is not enabled. */
+  apiEnabled?: boolean;
   maxEvents?: number;
   maxMembers?: number;
   /** requestStatus:retrieve answers PROCESSING this many times per request before the result (default 1). */
@@ -40,7 +58,25 @@ export interface FakeDataManager extends FakeServer {
   audiences: Map<string, Set<string>>;
   /** Accepted requests by request id, with their processing result. */
   processed: Map<string, ProcessedRequest>;
+  /** Access tokens issued by `/token` (and the pre-issued one). */
+  tokens: Map<string, IssuedToken>;
+  /** Token endpoint URL, the `token_uri` of a test service account key. */
+  tokenUri: string;
+  /** Expires every token issued so far: the next call with one gets 401 UNAUTHENTICATED. */
+  expireTokens(): void;
 }
+
+export interface IssuedToken {
+  principal: string;
+  scopes: string[];
+  /** Epoch ms by the fake's `now`. */
+  expiresAt: number;
+}
+
+/** The audience google-auth-library signs into JWT bearer grants (Google's token endpoint). */
+export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+const DATA_MANAGER_SCOPE = 'https://www.googleapis.com/auth/datamanager';
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export interface ProcessedRequest {
   kind: 'events' | 'ingest' | 'remove';
@@ -123,6 +159,16 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
   const noConsent = new Set(options.accountsWithoutConsent ?? []);
   const now = options.now ?? (() => new Date());
   let counter = 0;
+  const tokens = new Map<string, IssuedToken>([
+    [token, { principal: 'pre-issued', scopes: [DATA_MANAGER_SCOPE], expiresAt: Number.POSITIVE_INFINITY }],
+  ]);
+  const publicKeys = new Map(
+    Object.entries(options.serviceAccounts ?? {}).map(([email, key]) => [
+      email,
+      typeof key === 'string' ? createPublicKey(key) : key,
+    ]),
+  );
+  let tokenUri = '';
 
   const unauthenticated: FakeResponse = {
     status: 401,
@@ -130,11 +176,51 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
       error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' },
     },
   };
+  const denied = (message: string, reason?: string): FakeResponse => ({
+    status: 403,
+    body: {
+      error: {
+        code: 403,
+        message,
+        status: 'PERMISSION_DENIED',
+        ...(reason
+          ? {
+              details: [
+                {
+                  '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+                  reason,
+                  domain: 'googleapis.com',
+                  metadata: { service: 'datamanager.googleapis.com' },
+                },
+              ],
+            }
+          : {}),
+      },
+    },
+  });
+
+  /** The caller's token → its principal, or the 401/403 Google would answer. */
+  const authenticate = (request: RecordedRequest): FakeResponse | IssuedToken => {
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const issued = bearer === undefined ? undefined : tokens.get(bearer);
+    if (!issued || issued.expiresAt <= now().getTime()) return unauthenticated;
+    if (options.apiEnabled === false)
+      return denied(
+        'Data Manager API has not been used in project 1234 before or it is disabled. Enable it by visiting ' +
+          'https://console.developers.google.com/apis/api/datamanager.googleapis.com/overview?project=1234 then retry.',
+        'SERVICE_DISABLED',
+      );
+    if (!issued.scopes.includes(DATA_MANAGER_SCOPE))
+      return denied('Request had insufficient authentication scopes.', 'ACCESS_TOKEN_SCOPE_INSUFFICIENT');
+    return issued;
+  };
 
   const handle = (request: RecordedRequest): FakeResponse => {
     const route = request.path;
+    if (request.method === 'POST' && route === '/token') return grant(request);
     if (request.method === 'GET' && route === '/v1/requestStatus:retrieve') {
-      if (request.headers.authorization !== `Bearer ${token}`) return unauthenticated;
+      const caller = authenticate(request);
+      if ('status' in caller) return caller;
       return retrieve(request.query.requestId);
     }
     if (
@@ -143,11 +229,23 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
     ) {
       return { status: 404, body: { error: { code: 404, message: 'Not found', status: 'NOT_FOUND' } } };
     }
-    if (request.headers.authorization !== `Bearer ${token}`) return unauthenticated;
+    const caller = authenticate(request);
+    if ('status' in caller) return caller;
     const body = (request.json ?? {}) as Record<string, unknown>;
     const violations: Violation[] = [];
     const destinations = body.destinations as
-      { operatingAccount?: { accountId?: string }; productDestinationId?: string }[] | undefined;
+      | {
+          operatingAccount?: { accountId?: string };
+          loginAccount?: { accountId?: string };
+          productDestinationId?: string;
+        }[]
+      | undefined;
+    for (const d of Array.isArray(destinations) ? destinations : []) {
+      // The caller acts through the login account when one is named (a manager), else on the operating account.
+      const account = String(d.loginAccount?.accountId ?? d.operatingAccount?.accountId);
+      const admitted = options.accountAccess?.[account];
+      if (admitted && !admitted.includes(caller.principal)) return denied('The caller does not have permission');
+    }
     if (!Array.isArray(destinations) || destinations.length === 0)
       violations.push({ field: 'destinations', description: 'At least one destination is required.' });
     else {
@@ -335,6 +433,60 @@ export async function startFakeDataManager(options: FakeDataManagerOptions = {})
     };
   };
 
+  const oauthError = (error: string, description: string): FakeResponse => ({
+    status: 400,
+    body: { error, error_description: description },
+  });
+
+  /** The JWT bearer grant (https://developers.google.com/identity/protocols/oauth2/service-account#httprest). */
+  const grant = (request: RecordedRequest): FakeResponse => {
+    const form = new URLSearchParams(request.body);
+    if (form.get('grant_type') !== JWT_BEARER) return oauthError('unsupported_grant_type', 'Invalid grant_type: ');
+    const [head, payload, signature] = (form.get('assertion') ?? '').split('.');
+    let claims: Record<string, unknown>;
+    try {
+      const header = JSON.parse(Buffer.from(head, 'base64url').toString()) as Record<string, unknown>;
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+      if (header.alg !== 'RS256' || !signature) throw new Error('alg');
+    } catch {
+      return oauthError('invalid_request', 'Invalid JWT: the assertion is not a signed JWT.');
+    }
+    const key = publicKeys.get(String(claims.iss));
+    if (!key) return oauthError('invalid_grant', 'Invalid grant: account not found');
+    if (!verify('RSA-SHA256', Buffer.from(`${head}.${payload}`), key, Buffer.from(signature, 'base64url')))
+      return oauthError('invalid_grant', 'Invalid JWT Signature.');
+    if (claims.aud !== GOOGLE_TOKEN_URL && claims.aud !== tokenUri)
+      return oauthError('invalid_grant', 'Invalid JWT: Failed audience check.');
+    const wall = Date.now() / 1000; // the assertion is signed by the wall clock
+    const iat = Number(claims.iat);
+    const exp = Number(claims.exp);
+    if (!(iat <= wall + 300 && exp > wall && exp - iat <= 3600))
+      return oauthError(
+        'invalid_grant',
+        'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+      );
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+    if (scopes.length === 0) return oauthError('invalid_scope', 'Invalid OAuth scope or ID token audience provided.');
+    const lifetime = options.tokenLifetimeSeconds ?? 3600;
+    const accessToken = `ya29.fake-${tokens.size}-${Math.random().toString(36).slice(2)}`;
+    tokens.set(accessToken, {
+      principal: String(claims.iss),
+      scopes,
+      expiresAt: now().getTime() + lifetime * 1000,
+    });
+    return { status: 200, body: { access_token: accessToken, expires_in: lifetime, token_type: 'Bearer' } };
+  };
+
   const server = await startFakeServer(handle, options);
-  return Object.assign(server, { conversions, audiences, processed });
+  tokenUri = `${server.url}/token`;
+  return Object.assign(server, {
+    conversions,
+    audiences,
+    processed,
+    tokens,
+    tokenUri,
+    expireTokens: () => {
+      for (const issued of tokens.values()) issued.expiresAt = Number.NEGATIVE_INFINITY;
+    },
+  });
 }

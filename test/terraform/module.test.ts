@@ -727,6 +727,8 @@ describe('workloads', () => {
       const prefix = Object.keys(needs).find((p) => key.startsWith(p));
       if (prefix) expect(apis).toContain(`${needs[prefix]}.googleapis.com`);
     }
+    // Called by the app rather than by a resource: the google-ads destination as the sync service accounts.
+    expect(apis).toContain('datamanager.googleapis.com');
   });
 });
 

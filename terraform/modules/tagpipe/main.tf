@@ -36,6 +36,8 @@ locals {
     "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
+    # The google-ads destination (Data Manager API), called by the sync workloads as their service accounts.
+    "datamanager.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
