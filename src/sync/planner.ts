@@ -249,7 +249,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   await writingUncompressed(wh, () => wh.exec(create(body)));
   const countSql = `SELECT _tp_action AS a, COUNT(*) AS n, COUNT(DISTINCT _tp_key) AS k FROM ${planTable} GROUP BY _tp_action`;
   let counts = await wh.query<{ a: PlanAction; n: number; k: number }>(countSql);
-  if (counts.some((c) => Number(c.n) !== Number(c.k))) {
+  if (counts.some((c) => Number(c.n) > Number(c.k))) {
     // The source repeats a key: keep one row per key and action (the lowest hash, so the choice is stable).
     const once = `SELECT _tp_action, _tp_key, _tp_hash, _tp_payload, _tp_event_id, _tp_consent FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY _tp_action, _tp_key ORDER BY _tp_hash) AS _tp_rn FROM (${body}) b) x WHERE _tp_rn = 1`;
     await writingUncompressed(wh, () => wh.exec(create(once)));

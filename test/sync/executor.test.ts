@@ -176,6 +176,67 @@ describe('executor', () => {
     ]);
   });
 
+  test('the ledger is written per request: an intent and an outcome row per batch, split only where outcomes differ', async () => {
+    await addConversions(wh, 10);
+    const dest = testDestination({
+      limits: { maxBatchSize: 5 },
+      respond: (records, call) =>
+        records.map((r) =>
+          r.key === 'c000007'
+            ? { status: 'rejected', reason: 'value must be positive', httpStatus: 400 }
+            : { status: 'ok', httpStatus: 200, requestId: `req-${call}` },
+        ),
+    });
+    const result = await run(wh, conv(), dest, new FakeClock());
+    expect(result.run).toMatchObject({ delivered: 9, rejected: 1, requests: 2 });
+    const requests = await wh.query(
+      `SELECT outcome, pos_from, pos_to, http_status, request_id FROM _tagpipe.delivery_requests WHERE sync = 'conv'
+       ORDER BY pos_from, outcome <> 'pending'`,
+    );
+    expect(requests).toEqual([
+      { outcome: 'pending', pos_from: 0, pos_to: 5, http_status: null, request_id: null },
+      { outcome: 'ok', pos_from: 0, pos_to: 5, http_status: 200, request_id: 'req-0' },
+      { outcome: 'pending', pos_from: 5, pos_to: 10, http_status: null, request_id: null },
+      { outcome: 'ok', pos_from: 5, pos_to: 7, http_status: 200, request_id: 'req-1' },
+      { outcome: 'rejected', pos_from: 7, pos_to: 8, http_status: 400, request_id: null },
+      { outcome: 'ok', pos_from: 8, pos_to: 10, http_status: 200, request_id: 'req-1' },
+    ]);
+    // Per record, the view still answers with each record's own key, event id and consent basis.
+    const ledger = await ledgerRows(wh, 'conv');
+    expect(ledger).toHaveLength(20);
+    expect(ledger.filter((r) => r.outcome !== 'pending').map((r) => `${String(r.key)}:${String(r.outcome)}`)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `c00000${i}:${i === 7 ? 'rejected' : 'ok'}`),
+    );
+    expect(ledger.find((r) => r.key === 'c000008' && r.outcome === 'ok')).toMatchObject({
+      event_id: 'e000008',
+      consent_basis: 'gcm:ads',
+      request_id: 'req-1',
+      attempts: 1,
+    });
+    expect(await wh.query(`SELECT count(*) AS n FROM _tagpipe.delivery_records`)).toEqual([{ n: 0 }]);
+  });
+
+  test('a key repeated in the source is sent once, and enters the snapshot once', async () => {
+    await addMembers(wh, 'vip', 0, 3);
+    await addMembers(wh, 'vip', 1, 2); // vip:p000001 twice
+    const dest = testDestination({ limits: { maxBatchSize: 10 } });
+    const sync = syncDef({ name: 'vip', mode: 'mirror', source: 'audience_members' });
+    const result = await run(wh, sync, dest, new FakeClock());
+    expect(result.run).toMatchObject({ planned: 3, delivered: 3 });
+    expect(dest.calls.flatMap((c) => c.records.map((r) => r.key)).sort()).toEqual([
+      'vip:p000000',
+      'vip:p000001',
+      'vip:p000002',
+    ]);
+    expect(
+      await wh.query(`SELECT "key", count(*) AS n FROM _tagpipe.snapshots WHERE sync = 'vip' GROUP BY 1 ORDER BY 1`),
+    ).toEqual([
+      { key: 'vip:p000000', n: 1 },
+      { key: 'vip:p000001', n: 1 },
+      { key: 'vip:p000002', n: 1 },
+    ]);
+  });
+
   test('token bucket spaces requests at the documented rate', async () => {
     await addConversions(wh, 10);
     const clock = new FakeClock();

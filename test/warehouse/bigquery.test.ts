@@ -102,10 +102,14 @@ describe('BigQuery warehouse at its HTTP boundary', () => {
     expect(out.planTotal).toBe(0);
     const sqls = posts().map(sqlOf);
     expect(sqls).toContain('CREATE SCHEMA IF NOT EXISTS `proj-1`.`_tagpipe`');
-    expect(sqls.find((s) => s.includes('CREATE TABLE IF NOT EXISTS `proj-1`.`_tagpipe`.`delivery_ledger`'))).toContain(
+    // delivery_ledger is a view over the per-record and per-request tables (src/sync/ledger.ts).
+    expect(sqls.find((s) => s.includes('CREATE TABLE IF NOT EXISTS `proj-1`.`_tagpipe`.`delivery_records`'))).toContain(
       '`at` TIMESTAMP',
     );
-    expect(sqls.find((s) => s.includes('INFORMATION_SCHEMA'))).toContain(
+    expect(
+      sqls.find((s) => s.startsWith('CREATE VIEW IF NOT EXISTS `proj-1`.`_tagpipe`.`delivery_ledger`')),
+    ).toBeDefined();
+    expect(sqls.find((s) => s.includes('INFORMATION_SCHEMA.COLUMNS'))).toContain(
       'FROM `proj-1`.`marts`.INFORMATION_SCHEMA.COLUMNS',
     );
     const create = sqls.find((s) => s.startsWith('CREATE OR REPLACE TABLE')) as string;
