@@ -3,11 +3,14 @@
  *   1. a bare node:http server answering 204 (baseline, same run),
  *   2. the collector with the embedded bus: single GA4 /g/collect hits and /v1/batch with 20 events,
  *   3. the same with the Pub/Sub emulator (when gcloud is available).
- * Figures are reported as ratios to the baseline because shared machines are noisy.
+ * Figures are reported as ratios to the baseline because shared machines are noisy, together with the server's
+ * CPU time per request (from /proc, Linux): when other work on the machine takes part of the server's core,
+ * req/s drops but CPU per request barely moves, so it is the figure to compare across runs.
  *   ./run bench collector [--seconds 10] [--connections 64] [--no-pubsub]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { startPubSubEmulator } from '../../test/helpers/pubsub-emulator';
@@ -35,7 +38,7 @@ async function startTarget(
   kind: string,
   bus: string,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ port: number; child: ChildProcess }> {
+): Promise<{ port: number; pid: number; child: ChildProcess }> {
   const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
   const cmd = hasTaskset() ? 'taskset' : tsx;
   const cmdArgs = hasTaskset()
@@ -46,16 +49,16 @@ async function startTarget(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, pid] = await new Promise<[number, number]>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
-      const m = /READY (\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
+      const m = /READY (\d+) (\d+)/.exec(buf);
+      if (m) resolve([Number(m[1]), Number(m[2])]);
     });
     child.once('exit', (code) => reject(new Error(`benchmark target exited with ${code}`)));
   });
-  return { port, child };
+  return { port, pid, child };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -72,13 +75,39 @@ interface Figures {
   p99: number;
   non2xx: number;
   errors: number;
+  /** Share of one core the server used during the measured run (null without /proc). */
+  cpu: number | null;
+  /** Server CPU time per answered request, microseconds. */
+  cpuPerRequestUs: number | null;
 }
 
-async function load(url: string, opts: Partial<autocannon.Options>): Promise<Figures> {
+/** utime + stime of a process in seconds (Linux /proc; USER_HZ is 100), or null elsewhere. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+async function load(url: string, pid: number, opts: Partial<autocannon.Options>): Promise<Figures> {
   // Warm-up so JIT and connections settle, then the measured run.
   await autocannon({ url, connections: CONNECTIONS, duration: 2, ...opts });
+  const before = cpuSeconds(pid);
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, ...opts });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+  const after = cpuSeconds(pid);
+  const used = before !== null && after !== null ? after - before : null;
+  const answered = r.requests.average * SECONDS;
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    cpu: used === null ? null : used / SECONDS,
+    cpuPerRequestUs: used === null || answered === 0 ? null : (used / answered) * 1e6,
+  };
 }
 
 let seq = 0;
@@ -104,11 +133,11 @@ const GA4_PATH =
   '&dl=https%3A%2F%2Fshop.example.com%2F&dt=Home&en=page_view&_et=12&gcs=G111&gcd=13r3r3r3r5';
 
 async function scenario(label: string, kind: string, bus: string, env: NodeJS.ProcessEnv = {}) {
-  const { port, child } = await startTarget(kind, bus, env);
+  const { port, pid, child } = await startTarget(kind, bus, env);
   try {
     const base = `http://127.0.0.1:${port}`;
-    const ga4 = await load(base + GA4_PATH, { method: 'GET' });
-    const batch = await load(base + '/v1/batch', {
+    const ga4 = await load(base + GA4_PATH, pid, { method: 'GET' });
+    const batch = await load(base + '/v1/batch', pid, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, body: batchBody() }) }],
@@ -122,8 +151,9 @@ async function scenario(label: string, kind: string, bus: string, env: NodeJS.Pr
 async function main(): Promise<void> {
   // The server gets core 0 (see startTarget); the load generator takes core 1 so they do not compete.
   if (hasTaskset()) execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const loadBefore = os.loadavg()[0];
   const bare = await startTarget('bare', 'none');
-  const baseline = await load(`http://127.0.0.1:${bare.port}/`, { method: 'GET' });
+  const baseline = await load(`http://127.0.0.1:${bare.port}/`, bare.pid, { method: 'GET' });
   await stop(bare.child);
 
   const runs = [await scenario('embedded bus', 'collector', 'embedded')];
@@ -140,17 +170,20 @@ async function main(): Promise<void> {
       await emu.stop();
     }
   }
+  const loadAfter = os.loadavg()[0];
+  const cpu = (f: Figures) =>
+    `${f.cpu === null ? '–' : `${(f.cpu * 100).toFixed(0)}%`} | ${f.cpuPerRequestUs === null ? '–' : f.cpuPerRequestUs.toFixed(0)}`;
   const rows = [
-    '| scenario | req/s | events/s | ratio to bare req/s | p50 ms | p99 ms | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    `| bare node:http 204 | ${baseline.rps.toFixed(0)} | – | 1.00 | ${baseline.p50} | ${baseline.p99} | ${baseline.non2xx} |`,
+    '| scenario | req/s | events/s | ratio to bare req/s | p50 ms | p99 ms | non-2xx | server CPU | CPU µs/request |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| bare node:http 204 | ${baseline.rps.toFixed(0)} | – | 1.00 | ${baseline.p50} | ${baseline.p99} | ${baseline.non2xx} | ${cpu(baseline)} |`,
   ];
   for (const r of runs) {
     rows.push(
-      `| ${r.label}: GA4 single hit | ${r.ga4.rps.toFixed(0)} | ${r.ga4.rps.toFixed(0)} | ${(r.ga4.rps / baseline.rps).toFixed(2)} | ${r.ga4.p50} | ${r.ga4.p99} | ${r.ga4.non2xx} |`,
+      `| ${r.label}: GA4 single hit | ${r.ga4.rps.toFixed(0)} | ${r.ga4.rps.toFixed(0)} | ${(r.ga4.rps / baseline.rps).toFixed(2)} | ${r.ga4.p50} | ${r.ga4.p99} | ${r.ga4.non2xx} | ${cpu(r.ga4)} |`,
     );
     rows.push(
-      `| ${r.label}: /v1/batch ×20 | ${r.batch.rps.toFixed(0)} | ${(r.batch.rps * 20).toFixed(0)} | ${(r.batch.rps / baseline.rps).toFixed(2)} | ${r.batch.p50} | ${r.batch.p99} | ${r.batch.non2xx} |`,
+      `| ${r.label}: /v1/batch ×20 | ${r.batch.rps.toFixed(0)} | ${(r.batch.rps * 20).toFixed(0)} | ${(r.batch.rps / baseline.rps).toFixed(2)} | ${r.batch.p50} | ${r.batch.p99} | ${r.batch.non2xx} | ${cpu(r.batch)} |`,
     );
   }
   const table = rows.join('\n');
@@ -159,7 +192,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(
     path.join(out, 'collector.md'),
-    `# Collector benchmark\n\n${new Date().toISOString()}, ${SECONDS} s per run, ${CONNECTIONS} connections, server pinned to one core: ${hasTaskset()}\n\n${table}\n`,
+    `# Collector benchmark\n\n${new Date().toISOString()}, ${SECONDS} s per run, ${CONNECTIONS} connections, server pinned to one core: ${hasTaskset()}, load average ${loadBefore.toFixed(2)} at the start and ${loadAfter.toFixed(2)} at the end (${os.cpus().length} cores)\n\n${table}\n`,
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * Benchmark target process: either a bare node:http server answering 204 (the baseline) or the collector with
- * the embedded or Pub/Sub bus. Prints `READY <port>` when listening. Runs in its own process (pinned to one core
+ * the embedded or Pub/Sub bus. Prints `READY <port> <pid>` when listening (the pid lets run.ts read the server's
+ * CPU time; tsx runs the script in a child process). Runs in its own process (pinned to one core
  * by run.ts when taskset is available) so the load generator does not share its event loop.
  */
 import http from 'node:http';
@@ -24,7 +25,9 @@ async function main(): Promise<void> {
       });
     });
     server.keepAliveTimeout = 65_000;
-    server.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`));
+    server.listen(0, '127.0.0.1', () =>
+      process.stdout.write(`READY ${(server.address() as AddressInfo).port} ${process.pid}\n`),
+    );
     return;
   }
   const busKind = process.argv[3] ?? 'embedded';
@@ -41,7 +44,7 @@ async function main(): Promise<void> {
   const bus = await createBus(config, silentLogger);
   const { app } = await createCollector({ config, bus, logger: silentLogger });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  process.stdout.write(`READY ${(app.server.address() as AddressInfo).port}\n`);
+  process.stdout.write(`READY ${(app.server.address() as AddressInfo).port} ${process.pid}\n`);
   process.on('SIGTERM', () => {
     void app
       .close()
