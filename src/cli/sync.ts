@@ -1,5 +1,7 @@
 /**
  * `tagpipe sync plan|run|status|outbox` and `tagpipe stream-sync`: the operator's view of the sync engine.
+ * `sync status` reads `_tagpipe.sync_runs` and, per run, what its request status check recorded in
+ * `_tagpipe.request_status` (`--requests`: each request's latest status).
  * Exit codes: 0 done; 1 a run failed or could not run; 2 configuration (from main); 3 refused by the deletion
  * guard (re-run with --force after checking the source).
  */
@@ -12,10 +14,12 @@ import { createLogger, type Logger } from '../core/logger';
 import { outcomeFailed, SyncEngine, type SyncOutcome } from '../sync/engine';
 import type { Progress } from '../sync/executor';
 import type { PlanSummary } from '../sync/planner';
+import { STATE_TABLES } from '../sync/ledger';
 import { readOutbox } from '../sync/outbox';
+import { dialectFor, type Dialect } from '../sync/sql';
 import { createStreamSync, type StreamSyncDeps } from '../sync/stream';
 import { openWarehouse } from '../warehouse';
-import { localPaths } from '../warehouse/types';
+import { localPaths, type Warehouse } from '../warehouse/types';
 import { formatTable, loadCliConfig, type WarehouseFlags } from './warehouse';
 
 type Flags = WarehouseFlags & { json?: boolean };
@@ -106,6 +110,133 @@ function describeOutcome(o: SyncOutcome): string {
   return parts.join(', ');
 }
 
+/** What one run's request status check recorded (`_tagpipe.request_status` rows written by that run). */
+export interface RunVerification {
+  checked: number;
+  success: number;
+  partial: number;
+  failure: number;
+  pending: number;
+  unknown: number;
+  failed_records: number;
+  /** The destination's reasons for partial and failed requests. */
+  reasons: string | null;
+}
+
+export interface RunStatus {
+  run_id: string;
+  sync: string;
+  status: string;
+  dry_run: boolean;
+  started_at: string;
+  planned: number;
+  adds: number;
+  changes: number;
+  removes: number;
+  delivered: number;
+  rejected: number;
+  failed: number;
+  unknown: number;
+  requests: number;
+  /** Absent when the run checked no request (its destination has no check, or nothing was accepted). */
+  verification?: RunVerification;
+  error: string | null;
+}
+
+const missingTable = (error: unknown) => /does not exist|not found/i.test((error as Error).message);
+
+/** A sync's state keys: its own, and those of its dry-run and validate runs (kept apart, see executor). */
+function syncFilter(d: Dialect, column: string, name: string | undefined): string {
+  if (!name) return 'TRUE';
+  const keys = [name, `${name}__dry_run`, `${name}__validate`, `${name}__dry_run__validate`];
+  return `${column} IN (${keys.map((k) => d.str(k)).join(', ')})`;
+}
+
+/** Recent runs, newest first, each with the request status its check recorded. */
+export async function runStatusList(
+  wh: Warehouse,
+  q: { name?: string; limit: number; dataset: string },
+): Promise<RunStatus[]> {
+  const d = dialectFor(wh);
+  let runs: RunStatus[];
+  try {
+    runs = await wh.query<RunStatus>(
+      `SELECT run_id, sync, status, dry_run, started_at, planned, adds, changes, removes, delivered, rejected, failed,
+              unknown, requests, error
+       FROM ${wh.table(q.dataset, STATE_TABLES.runs)} WHERE ${syncFilter(d, 'sync', q.name)}
+       ORDER BY started_at DESC LIMIT ${Math.trunc(q.limit)}`,
+    );
+  } catch (error) {
+    if (missingTable(error)) return [];
+    throw error;
+  }
+  if (!runs.length) return runs;
+  let checks: (RunVerification & { run_id: string })[] = [];
+  const count = (status: string) => `COUNT(CASE WHEN status = '${status}' THEN 1 END) AS ${d.col(status)}`;
+  try {
+    checks = await wh.query(
+      `SELECT run_id, COUNT(*) AS checked, ${['success', 'partial', 'failure', 'pending', 'unknown'].map(count).join(', ')},
+              COALESCE(SUM(failed_records), 0) AS failed_records,
+              STRING_AGG(DISTINCT CASE WHEN status IN ('partial', 'failure') THEN errors END, '; ') AS reasons
+       FROM ${wh.table(q.dataset, STATE_TABLES.requests)}
+       WHERE run_id IN (${runs.map((r) => d.str(r.run_id)).join(', ')}) GROUP BY run_id`,
+    );
+  } catch (error) {
+    if (!missingTable(error)) throw error; // state from before request status checks
+  }
+  const byRun = new Map(checks.map(({ run_id, ...v }) => [run_id, v]));
+  return runs.map((run) => {
+    const v = byRun.get(run.run_id);
+    return v ? { ...run, verification: v } : run;
+  });
+}
+
+/** `3 checked: 1 success, 1 partial, 1 pending; 2 failed records`. */
+export function describeVerification(v: RunVerification): string {
+  const parts = (['success', 'partial', 'failure', 'pending', 'unknown'] as const)
+    .filter((k) => v[k] > 0)
+    .map((k) => `${v[k]} ${k}`);
+  return `${v.checked} checked: ${parts.join(', ')}${v.failed_records ? `; ${v.failed_records} failed records` : ''}`;
+}
+
+export interface RequestStatusEntry {
+  sync: string;
+  request_id: string;
+  /** The latest answer: success, partial, failure, pending or unknown. */
+  status: string;
+  records: number | null;
+  failed_records: number | null;
+  errors: string | null;
+  /** How many checks looked at it, the first and the latest. */
+  checks: number;
+  first_checked_at: string;
+  checked_at: string;
+}
+
+/** Requests with the latest status a check recorded for each, latest checked first. */
+export async function requestStatusList(
+  wh: Warehouse,
+  q: { name?: string; limit: number; dataset: string; statuses?: string[] },
+): Promise<RequestStatusEntry[]> {
+  const d = dialectFor(wh);
+  const only = q.statuses?.length ? `AND status IN (${q.statuses.map((s) => d.str(s)).join(', ')})` : '';
+  try {
+    return await wh.query<RequestStatusEntry>(
+      `SELECT sync, request_id, status, records, failed_records, errors, checks, first_checked_at, checked_at FROM (
+         SELECT sync, request_id, status, records, failed_records, errors, checked_at,
+                COUNT(*) OVER (PARTITION BY sync, request_id) AS checks,
+                MIN(checked_at) OVER (PARTITION BY sync, request_id) AS first_checked_at,
+                ROW_NUMBER() OVER (PARTITION BY sync, request_id ORDER BY checked_at DESC) AS latest
+         FROM ${wh.table(q.dataset, STATE_TABLES.requests)} WHERE ${syncFilter(d, 'sync', q.name)}
+       ) t WHERE latest = 1 ${only}
+       ORDER BY checked_at DESC, sync, request_id LIMIT ${Math.trunc(q.limit)}`,
+    );
+  } catch (error) {
+    if (missingTable(error)) return [];
+    throw error;
+  }
+}
+
 export function registerSync(program: Command): void {
   const sync = program.command('sync').description('plan and run syncs from marts to destinations');
 
@@ -177,27 +308,46 @@ export function registerSync(program: Command): void {
       },
     );
 
-  withCommon(sync.command('status'))
-    .description('recent sync runs, newest first')
-    .option('-n, --limit <n>', 'how many runs', '20')
-    .option('--json', 'print one JSON object per run')
-    .action(async (flags: Flags & { limit: string }) => {
+  withCommon(sync.command('status').argument('[name]', 'only this sync (and its dry-run and validate state)'))
+    .description('recent sync runs, newest first, with what the destination made of their requests')
+    .option('-n, --limit <n>', 'how many runs (or requests)', '20')
+    .option('--requests', 'list requests with their final verification status instead of runs')
+    .option('--status <list>', 'with --requests: only these statuses, e.g. partial,failure')
+    .option('--json', 'print one JSON object per run (or request)')
+    .action(async (name: string | undefined, flags: Flags & { limit: string; requests?: boolean; status?: string }) => {
       const config = loadCliConfig(flags);
       const wh = await openWarehouse(config, { readOnly: true, lockTimeoutMs: 60_000 });
       try {
-        const table = wh.table(config.warehouse.stateDataset, 'sync_runs');
-        let rows: Record<string, unknown>[] = [];
-        try {
-          rows = await wh.query(
-            `SELECT sync, status, dry_run, started_at, planned, adds, changes, removes, delivered, rejected, failed, unknown, requests, error
-             FROM ${table} ORDER BY started_at DESC LIMIT ${Math.max(1, Number(flags.limit) || 20)}`,
-          );
-        } catch (error) {
-          if (!/does not exist|not found/i.test((error as Error).message)) throw error;
+        const query = { name, limit: Math.max(1, Number(flags.limit) || 20), dataset: config.warehouse.stateDataset };
+        if (flags.requests) {
+          const statuses = (flags.status ?? '')
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean);
+          const rows = await requestStatusList(wh, { ...query, statuses });
+          if (flags.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+          else if (!rows.length) process.stdout.write('no request status recorded yet\n');
+          else
+            process.stdout.write(
+              `${formatTable(
+                Object.keys(rows[0]),
+                rows.map((r) => ({ ...r })),
+                60,
+              )}\n`,
+            );
+          return;
         }
-        if (flags.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
-        else if (!rows.length) process.stdout.write('no sync has run yet\n');
-        else process.stdout.write(`${formatTable(Object.keys(rows[0]), rows, 48)}\n`);
+        const runs = await runStatusList(wh, query);
+        if (flags.json) for (const r of runs) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else if (!runs.length) process.stdout.write('no sync has run yet\n');
+        else {
+          const rows = runs.map(({ run_id: _id, verification: v, error, ...r }) => ({
+            ...r,
+            verified: v ? describeVerification(v) : '',
+            error,
+          }));
+          process.stdout.write(`${formatTable(Object.keys(rows[0]), rows, 64)}\n`);
+        }
       } finally {
         await wh.close();
       }
