@@ -258,7 +258,7 @@ function permissionDenied(ctx: Ctx, response: HttpResponse, source: Source | und
       : `the Google Ads account ${ctx.config.operatingAccountId}`;
     fix =
       `give ${principal} access to ${account}: in Google Ads, Admin > Access and security > Users > +, add its ` +
-      'email with Standard access (or Admin); for Customer Match, accept the customer data terms there too';
+      'email as a user that can edit (e.g. Standard access); for Customer Match, accept the customer data terms too';
   }
   return new ConfigError(
     `Data Manager denied permission (${describe(response)}${why.length ? `, ${why.join(', ')}` : ''}): ${fix}`,
