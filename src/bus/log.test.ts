@@ -128,18 +128,19 @@ test('pipelined commits are acknowledged in order, and readers see exactly the a
 test('a failed commit fails itself and every later one in flight; the file is cut back and appends go on', async () => {
   const dir = path.join(root, String(n++));
   const log = await TopicLog.open({ dir, logger: silentLogger, segmentMaxBytes: 1 << 30, groupCommit: true });
-  const handle = (log as unknown as { active: { datasync: () => Promise<void> } }).active;
-  const realSync = handle.datasync.bind(handle);
-  let syncs = 0;
-  handle.datasync = async () => {
-    syncs += 1;
-    // The third commit's sync fails after a delay (longer than any real sync here), while later commits are
-    // written behind it.
-    if (syncs === 3) {
+  type Write = (...args: unknown[]) => Promise<unknown>;
+  const handle = (log as unknown as { active: { write: Write } }).active;
+  const realWrite = handle.write.bind(handle);
+  let writes = 0;
+  handle.write = async (...args: unknown[]) => {
+    writes += 1;
+    // The third commit's durable write fails after a delay (longer than any real one here), while later commits
+    // are written behind it.
+    if (writes === 3) {
       await new Promise((resolve) => setTimeout(resolve, 150));
       throw new Error('EIO: simulated');
     }
-    return realSync();
+    return realWrite(...args);
   };
   const settled = await publishAcrossTurns(log, 12);
   const firstFailed = settled.findIndex((r) => r.status === 'rejected');
@@ -153,7 +154,7 @@ test('a failed commit fails itself and every later one in flight; the file is cu
   expect(rejected.length).toBeGreaterThan(1);
   const acknowledged = settled.flatMap((r, i) => (r.status === 'fulfilled' ? [`m${i}`] : []));
 
-  handle.datasync = realSync;
+  handle.write = realWrite;
   await log.append([{ data: Buffer.from('after'), attributes: {} }]);
   const read = await log.read(log.start, 1000);
   expect(read.messages.map((m) => m.data.toString())).toEqual([...acknowledged, 'after']);

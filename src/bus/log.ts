@@ -10,7 +10,8 @@
  * message ids are `<segment base>-<offset in segment>`.
  *
  * Durability: appends are group-committed. The publishes of one event-loop turn share one commit, which is one
- * positional write plus one fdatasync for all of them; only then do their promises resolve and only then can
+ * positional write made durable (the segment is open with O_DSYNC, so the write returns once the data is on disk,
+ * as write + fdatasync would; fdatasync where O_DSYNC does not exist); only then do their promises resolve and only then can
  * readers see the records (readers never see bytes that are not yet on disk). Commits are pipelined: up to
  * `maxInFlight` of them write and sync at once, each at the byte range reserved for it when it started, and
  * they are acknowledged strictly in order (a commit resolves only when it and every earlier one are durable).
@@ -20,6 +21,7 @@
  * On open the tail segment is scanned and a torn or corrupt tail is truncated away.
  */
 import { EventEmitter } from 'node:events';
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -72,6 +74,14 @@ interface Commit {
 }
 
 const DEFAULT_MAX_IN_FLIGHT = 3;
+
+/**
+ * O_DSYNC where the platform has it (Linux, macOS): the commit is one write submitted to libuv's pool instead of a
+ * write and an fdatasync. Each submission costs the event loop tens of microseconds on a virtualized host.
+ */
+const DSYNC: number = typeof fsConstants.O_DSYNC === 'number' ? fsConstants.O_DSYNC : 0;
+/** Flags for the active segment: read-write (truncation after a failure), synchronous data writes. */
+const ACTIVE_FLAGS = fsConstants.O_RDWR | DSYNC;
 
 export interface ReadResult {
   messages: DeliveredMessage[];
@@ -161,7 +171,7 @@ export class TopicLog {
       this.segments.push({ base: 0, size: 0 });
     }
     const tail = this.segments[this.segments.length - 1];
-    this.active = await fs.open(path.join(dir, segmentName(tail.base)), 'r+');
+    this.active = await fs.open(path.join(dir, segmentName(tail.base)), ACTIVE_FLAGS);
     const valid = await this.scanValidPrefix(this.active, tail.size);
     if (valid.length < tail.size) {
       const dropped = tail.size - valid.length;
@@ -336,7 +346,7 @@ export class TopicLog {
           const { bytesWritten } = await handle.write(chunk, written, chunk.length - written, commit.start + written);
           written += bytesWritten;
         }
-        await handle.datasync();
+        if (!DSYNC) await handle.datasync();
       } catch (err) {
         commit.error = err as Error;
       }
@@ -384,7 +394,10 @@ export class TopicLog {
   private async rotate(): Promise<void> {
     const tail = this.segments[this.segments.length - 1];
     const base = tail.base + tail.size;
-    const handle = await fs.open(path.join(this.options.dir, segmentName(base)), 'wx');
+    const handle = await fs.open(
+      path.join(this.options.dir, segmentName(base)),
+      ACTIVE_FLAGS | fsConstants.O_CREAT | fsConstants.O_EXCL,
+    );
     await fsyncDir(this.options.dir);
     const old = this.active;
     this.active = handle;
