@@ -80,7 +80,7 @@ export async function authorized(ctx: Ctx, request: HttpRequest): Promise<HttpRe
       throw new ConfigError(
         `Data Manager refused the access token (${describe(response)}); a fixed accessToken cannot be renewed ` +
           '(Google access tokens last an hour): leave accessToken out to use Application Default Credentials ' +
-          '(on Cloud Run the job service account), or set serviceAccountKey',
+          "(on Cloud Run the job's service account), or set serviceAccountKey",
         'destinations.google-ads.accessToken',
       );
     if (response.status === 403) throw permissionDenied(ctx, response, undefined);
