@@ -222,7 +222,16 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   const notBlocked = (alias: string, action: string, hash: string) =>
     `NOT EXISTS (SELECT 1 FROM ${blocked} b WHERE b.k = ${alias} AND b.action = '${action}' AND b.row_hash = ${hash})`;
   let body: string;
-  if (sync.mode === 'mirror') {
+  const [{ n: snapshotRows }] = await wh.query<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM ${snapshots} WHERE sync = ${name}`,
+  );
+  const snapshotSize = Number(snapshotRows);
+  if (sync.mode === 'mirror' && snapshotSize === 0) {
+    // A first run (or after a reset): everything is an add and nothing can be removed. Skipping the diff spares
+    // a hash table over every source key, which at a bounded memory limit spilled to disk.
+    body = `SELECT 'add' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src`)} c
+      WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}`;
+  } else if (sync.mode === 'mirror') {
     body = `SELECT 'add' AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src WHERE NOT EXISTS (SELECT 1 FROM ${snap} s WHERE s.k = src._tp_key)`)} c
       WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}
@@ -256,11 +265,8 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     counts = await wh.query<{ a: PlanAction; n: number; k: number }>(countSql);
   }
   const count = (a: PlanAction) => Number(counts.find((c) => c.a === a)?.n ?? 0);
-  const [{ n: snapshotSize }] = await wh.query<{ n: number }>(
-    `SELECT COUNT(*) AS n FROM ${snapshots} WHERE sync = ${name}`,
-  );
   const removes = count('remove');
-  const deletePercent = snapshotSize > 0 ? (removes / Number(snapshotSize)) * 100 : 0;
+  const deletePercent = snapshotSize > 0 ? (removes / snapshotSize) * 100 : 0;
   let refusal: string | null = null;
   if (sync.mode === 'mirror' && deletePercent > sync.maxDeletePercent && !force) {
     refusal =
@@ -291,7 +297,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     removes,
     sends: count('send'),
     total: counts.reduce((sum, c) => sum + Number(c.n), 0),
-    snapshotSize: Number(snapshotSize),
+    snapshotSize,
     deletePercent,
     refusal,
     samples,
