@@ -1,6 +1,7 @@
 /**
  * Per-stage cost of the collector pipeline, in-process (no HTTP, no bus): parse, prepare (identity, consent,
- * enrichment, PII guard, validation) and serialization, for a /v1/batch of 20 events and a GA4 hit.
+ * enrichment, PII guard, validation), serialization and the embedded log's record encoding, for a /v1/batch of
+ * 20 events and a GA4 hit.
  *   npx tsx bench/collector/pipeline-micro.ts [--rounds 9]
  * Each stage runs in short rounds interleaved with the others; the best round is reported (other processes on a
  * shared machine only ever add time), with its ratio to JSON.parse of the same batch measured in the same rounds.
@@ -11,7 +12,9 @@ import { CollectorMetrics } from '../../functions/collector/metrics';
 import { CollectorPipeline, type HitContext } from '../../functions/collector/pipeline';
 import { parseGa4 } from '../../functions/collector/protocols/ga4';
 import { parseSegment } from '../../functions/collector/protocols/segment';
+import { encodeRecord } from '../../src/bus/record';
 import type { EventBus } from '../../src/bus/types';
+import { eventAttributes } from '../../src/core/event';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--rounds');
@@ -71,6 +74,13 @@ const stages: Array<[string, () => unknown]> = [
   ['parseSegment batch(20)', segment],
   ['prepare batch(20)', () => pipeline.prepare(parsed.events, hit, 'segment', 'dev')],
   ['stringify 20 events', () => prepared.accepted.map((e) => JSON.stringify(e))],
+  [
+    'log records for 20 events',
+    () =>
+      prepared.accepted.map((e) =>
+        encodeRecord({ publishTimeMs: 0, attributes: eventAttributes(e), data: Buffer.from(JSON.stringify(e)) }),
+      ),
+  ],
   ['parseGa4 single', ga4],
   ['prepare ga4 single', () => pipeline.prepare(ga.events, hit, 'ga4', 'G-BENCH01')],
 ];
