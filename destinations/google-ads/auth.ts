@@ -4,7 +4,7 @@
  * 403 PERMISSION_DENIED, is a ConfigError that fails the run and says what to grant.
  *
  * Where tokens come from, in order: a fixed `accessToken` (tests, proxies; never renewed), a `serviceAccountKey`
- * (JWT bearer grant at the key's `token_uri`), else Application Default Credentials with the datamanager scope (on
+ * (JWT bearer grant at the key's `token_uri`), or `applicationDefaultCredentials`: ADC with the datamanager scope (on
  * Cloud Run the job's service account through the metadata server; locally `gcloud auth application-default login`
  * or GOOGLE_APPLICATION_CREDENTIALS). google-auth-library finds the credentials and performs the token requests (the
  * metadata server, key files and gcloud's user credentials are its domain); Data Manager calls themselves go through

@@ -35,8 +35,7 @@ export const configSchema = z
   .object({
     /**
      * A fixed OAuth 2.0 access token (scope datamanager; env GOOGLE_DATA_MANAGER_ACCESS_TOKEN), for tests and proxies
-     * that hold the credentials. It cannot be renewed: Google's expire after an hour. Without it and without
-     * `serviceAccountKey`, Application Default Credentials are used (on Cloud Run: the job's service account).
+     * that hold the credentials. It cannot be renewed: Google's expire after an hour.
      */
     accessToken: z.string().min(1).optional(),
     /**
@@ -44,6 +43,12 @@ export const configSchema = z
      * Manager secret). Tokens come from the key's `token_uri` with the JWT bearer grant.
      */
     serviceAccountKey: z.string().min(1).optional(),
+    /**
+     * Application Default Credentials with the datamanager scope: on Cloud Run the job's service account, locally
+     * `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS. An explicit choice, so that a
+     * config naming no credentials at all runs dry (requests to the outbox) like every other destination.
+     */
+    applicationDefaultCredentials: z.boolean().default(false),
     endpoint: z.url().default('https://datamanager.googleapis.com'),
     /** The Google Ads customer receiving the data. */
     operatingAccountId: accountId,
@@ -76,11 +81,22 @@ export const configSchema = z
     statusRequestsPerMinute: z.number().int().min(1).max(REQUESTS_PER_MINUTE).default(240),
   })
   .superRefine((c, ctx) => {
-    if (c.accessToken && c.serviceAccountKey)
+    const sources = [c.accessToken, c.serviceAccountKey, c.applicationDefaultCredentials || undefined];
+    const chosen = sources.filter((s) => s !== undefined).length;
+    if (chosen > 1)
       ctx.addIssue({
         code: 'custom',
         path: ['serviceAccountKey'],
-        message: 'set accessToken or serviceAccountKey, not both',
+        message: 'choose one of accessToken, serviceAccountKey and applicationDefaultCredentials',
+      });
+    // Reported on accessToken, a plain string: with no credentials named, the sync engine fills the absent field
+    // with a placeholder and runs dry.
+    if (chosen === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['accessToken'],
+        message:
+          'no credentials: set applicationDefaultCredentials: true (Cloud Run), serviceAccountKey or accessToken',
       });
     const problem = c.serviceAccountKey === undefined ? undefined : keyProblem(c.serviceAccountKey);
     if (problem) ctx.addIssue({ code: 'custom', path: ['serviceAccountKey'], message: problem });

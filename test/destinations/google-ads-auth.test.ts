@@ -11,11 +11,12 @@ import path from 'node:path';
 import googleAds, { configSchema } from '../../destinations/google-ads';
 import { tokenRequests } from '../../destinations/google-ads/auth';
 import type { GoogleAdsConfig } from '../../destinations/google-ads/config';
-import type { DestinationContext, SyncRecord } from '../../src/core/destination';
+import type { Destination, DestinationContext, SyncRecord } from '../../src/core/destination';
 import { ConfigError } from '../../src/core/errors';
 import { createHttpClient } from '../../src/core/http';
 import { silentLogger } from '../../src/core/logger';
 import { parseSync } from '../../src/sync/config';
+import { resolveDestinationConfig } from '../../src/sync/engine';
 import { runSync } from '../../src/sync/executor';
 import { createOutboxHttpClient } from '../../src/sync/outbox';
 import { openLocalWarehouse, type DuckDbWarehouse } from '../../src/warehouse/duckdb';
@@ -214,8 +215,31 @@ describe('google-ads credentials from a service account key', () => {
       'expected a key file with "type": "service_account" (got "authorized_user")',
     ]);
     expect(parse({ serviceAccountKey: keyFile(fake.tokenUri), accessToken: 't' })).toEqual([
-      'set accessToken or serviceAccountKey, not both',
+      'choose one of accessToken, serviceAccountKey and applicationDefaultCredentials',
     ]);
+    expect(parse({ accessToken: 't', applicationDefaultCredentials: true })).toEqual([
+      'choose one of accessToken, serviceAccountKey and applicationDefaultCredentials',
+    ]);
+    // No credentials named at all: reported on accessToken, which the sync engine fills to run dry.
+    const none = configSchema.safeParse({ operatingAccountId: '1' }).error?.issues;
+    expect(none?.map((i) => [i.path.join('.'), i.message])).toEqual([
+      [
+        'accessToken',
+        'no credentials: set applicationDefaultCredentials: true (Cloud Run), serviceAccountKey or accessToken',
+      ],
+    ]);
+  });
+
+  it('runs dry when the config names no credentials at all', async () => {
+    await start();
+    const resolved = resolveDestinationConfig(
+      googleAds as Destination<unknown>,
+      { operatingAccountId: '123', conversionActionId: '555' },
+      'conv_ads',
+    );
+    expect(resolved.missing).toEqual(['accessToken']);
+    expect(resolved.config).toMatchObject({ accessToken: 'dry-run', applicationDefaultCredentials: false });
+    expect(fake.requests).toHaveLength(0);
   });
 
   it('never asks for a token in dry-run: the request goes to the outbox with the authorization masked', async () => {
@@ -247,7 +271,7 @@ describe('google-ads with Application Default Credentials', () => {
     const file = path.join(tempDir(), 'key.json');
     fs.writeFileSync(file, keyFile(fake.tokenUri));
     process.env.GOOGLE_APPLICATION_CREDENTIALS = file;
-    const c = config({ serviceAccountKey: undefined });
+    const c = config({ serviceAccountKey: undefined, applicationDefaultCredentials: true });
     expect(c.serviceAccountKey).toBeUndefined();
     expect((await googleAds.send([conversion(1)], ctxFor(c))).map((o) => o.status)).toEqual(['ok']);
     expect(fake.tokens.get(bearer(0))).toMatchObject({
@@ -258,15 +282,21 @@ describe('google-ads with Application Default Credentials', () => {
     await fake.close();
     await start({ accountAccess: { '123': [] } });
     fs.writeFileSync(file, keyFile(fake.tokenUri));
-    await expect(googleAds.send([conversion(1)], ctxFor(config({ serviceAccountKey: undefined })))).rejects.toThrow(
-      `give ${EMAIL} access to the Google Ads account 123`,
-    );
+    await expect(
+      googleAds.send(
+        [conversion(1)],
+        ctxFor(config({ serviceAccountKey: undefined, applicationDefaultCredentials: true })),
+      ),
+    ).rejects.toThrow(`give ${EMAIL} access to the Google Ads account 123`);
   });
 
   it('says how to provide credentials when there are none', async () => {
     await start();
     process.env.GOOGLE_APPLICATION_CREDENTIALS = path.join(tempDir(), 'missing.json');
-    const send = googleAds.send([conversion(1)], ctxFor(config({ serviceAccountKey: undefined })));
+    const send = googleAds.send(
+      [conversion(1)],
+      ctxFor(config({ serviceAccountKey: undefined, applicationDefaultCredentials: true })),
+    );
     await expect(send).rejects.toThrow(ConfigError);
     await expect(send).rejects.toThrow(
       /^no Google credentials for the Data Manager API \(ENOENT.*missing\.json'\): on Cloud Run the job's service account is used; locally run `gcloud auth application-default login --scopes=https:\/\/www\.googleapis\.com\/auth\/datamanager/,
