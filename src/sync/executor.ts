@@ -239,11 +239,22 @@ export async function applySnapshots(
   );
 }
 
-/** Identity of a ledger entry: records with equal ones share a row. */
-function entrySignature(entry: { outcome: LedgerOutcome; o?: Outcome; note?: string }): string {
-  const o = entry.o;
-  if (!o) return `${entry.outcome}|${entry.note ?? ''}`;
-  return `${entry.outcome}|${o.httpStatus ?? ''}|${entry.note ?? errorText(o) ?? ''}|${o.status === 'ok' ? (o.requestId ?? '') : ''}`;
+interface LedgerEntry {
+  outcome: LedgerOutcome;
+  o?: Outcome;
+  note?: string;
+}
+
+/** Whether two records' ledger entries are the same (then they share a row): outcome, status, error, request id. */
+function sameEntry(a: LedgerEntry, b: LedgerEntry): boolean {
+  if (a === b) return true;
+  if (a.outcome !== b.outcome || a.note !== b.note) return false;
+  const x = a.o;
+  const y = b.o;
+  if (!x || !y) return x === y;
+  if (x.httpStatus !== y.httpStatus) return false;
+  if (x.status === 'ok' && y.status === 'ok') return x.requestId === y.requestId;
+  return errorText(x) === errorText(y);
 }
 
 function errorText(outcome: Outcome): string | null {
@@ -598,16 +609,14 @@ class BatchExecutor {
     attemptId: string,
     attempt: number,
     at: Date,
-    entryOf: (index: number) => { outcome: LedgerOutcome; o?: Outcome; note?: string },
+    entryOf: (index: number) => LedgerEntry,
   ): RequestRow[] {
     const rows: RequestRow[] = [];
     let start = 0;
     let first = entryOf(0);
-    let sig = entrySignature(first);
     for (let i = 1; i <= items.length; i++) {
       const entry = i < items.length ? entryOf(i) : null;
-      const next = entry ? entrySignature(entry) : '';
-      if (entry && items[i].pos === items[i - 1].pos + 1 && next === sig) continue;
+      if (entry && items[i].pos === items[i - 1].pos + 1 && sameEntry(entry, first)) continue;
       const from = items[start].pos;
       const to = items[i - 1].pos + 1;
       rows.push({
@@ -629,7 +638,6 @@ class BatchExecutor {
       if (entry) {
         start = i;
         first = entry;
-        sig = next;
       }
     }
     return rows;
