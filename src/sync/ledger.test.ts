@@ -213,13 +213,13 @@ describe('ledger on DuckDB', () => {
   });
 
   test('a read-write open (a sync run) bounds DuckDB: memory limit, one thread, no insertion order', async () => {
-    expect(SYNC_MEMORY_LIMIT).toBe('128MB');
+    expect(SYNC_MEMORY_LIMIT).toBe('64MB');
     const settings = await wh.query<{ name: string; value: string }>(
       `SELECT name, value FROM duckdb_settings() WHERE name IN ('memory_limit', 'threads', 'preserve_insertion_order', 'allocator_background_threads') ORDER BY name`,
     );
     expect(Object.fromEntries(settings.map((s) => [s.name, s.value]))).toEqual({
       allocator_background_threads: 'true',
-      memory_limit: '122.0 MiB', // SYNC_MEMORY_LIMIT, 128 MB = 122.0 MiB
+      memory_limit: '61.0 MiB', // SYNC_MEMORY_LIMIT, 64 MB = 61.0 MiB
       preserve_insertion_order: 'false',
       threads: '1',
     });

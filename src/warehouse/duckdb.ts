@@ -25,7 +25,7 @@ import { ConfigError, UnavailableError } from '../core/errors';
 import { localPaths, type QueryParams, type RawTable, type Warehouse } from './types';
 
 /** DuckDB budget of a read-write open (a sync run) unless the caller sets one. */
-export const SYNC_MEMORY_LIMIT = '128MB';
+export const SYNC_MEMORY_LIMIT = '64MB';
 export const SYNC_THREADS = 1;
 
 /** Catalog name the warehouse file is attached under; `USE` makes `marts.x` and `_tagpipe.x` resolve to it. */
