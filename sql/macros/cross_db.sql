@@ -193,3 +193,16 @@ from {{ from_cte }}
 {% macro default__tp_date_days_ago(n) -%} cast(current_date - interval ({{ n }}) day as date) {%- endmacro %}
 
 {% macro bigquery__tp_date_days_ago(n) -%} date_sub(current_date(), interval {{ n }} day) {%- endmacro %}
+
+{#
+  tp_storage_order(column): how a model's rows are laid out for time-bounded reads. DuckDB keeps min/max per row
+  group, so rows written in `column` order let a `column >= literal` filter skip the history; BigQuery gets the same
+  from the model's partitioning, and an ORDER BY there would only cost a sort.
+#}
+{% macro tp_storage_order(column) -%}
+  {{ return(adapter.dispatch('tp_storage_order', 'tagpipe')(column)) }}
+{%- endmacro %}
+
+{% macro default__tp_storage_order(column) -%} order by {{ column }} {%- endmacro %}
+
+{% macro bigquery__tp_storage_order(column) -%} {%- endmacro %}

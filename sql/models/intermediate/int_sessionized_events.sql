@@ -193,4 +193,4 @@ select
     *,
     {{ tp_timestamp_literal(run_started_at) }} as _tp_sessionized_at
 from sessionized
-order by occurred_at
+{{ tp_storage_order('occurred_at') }}
