@@ -6,13 +6,16 @@
  * Figures are reported as ratios to the baseline because shared machines are noisy, together with the server's
  * CPU time per request (from /proc, Linux): when other work on the machine takes part of the server's core,
  * req/s drops but CPU per request barely moves, so it is the figure to compare across runs.
- *   ./run bench collector [--seconds 10] [--connections 64] [--no-pubsub]
+ * The target runs as plain JavaScript, as deployed (the image runs the compiled build with node): server.ts is
+ * bundled once with esbuild, packages left external. `--tsx` runs it through tsx instead, as the first figures were.
+ *   ./run bench collector [--seconds 10] [--connections 64] [--no-pubsub] [--tsx]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import * as esbuild from 'esbuild';
 import { startPubSubEmulator } from '../../test/helpers/pubsub-emulator';
 
 const args = process.argv.slice(2);
@@ -23,7 +26,28 @@ const flag = (name: string, def: number) => {
 const SECONDS = flag('seconds', 10);
 const CONNECTIONS = flag('connections', 64);
 const WITH_PUBSUB = !args.includes('--no-pubsub');
+const WITH_TSX = args.includes('--tsx');
 const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Inside the repository, so the bundle's external packages resolve from its node_modules. */
+const BUILT = path.join(ROOT, 'node_modules', '.cache', 'tagpipe-bench', 'collector-server.js');
+
+/** The target as one CommonJS file (what tsc's build gives, minus the module boundaries). */
+async function buildTarget(): Promise<string[]> {
+  if (WITH_TSX) return [path.join(ROOT, 'node_modules', '.bin', 'tsx'), 'bench/collector/server.ts'];
+  await esbuild.build({
+    entryPoints: [path.join(ROOT, 'bench', 'collector', 'server.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    packages: 'external',
+    outfile: BUILT,
+    logLevel: 'warning',
+  });
+  return [process.execPath, BUILT];
+}
+let target: Promise<string[]> | undefined;
 
 function hasTaskset(): boolean {
   try {
@@ -39,11 +63,9 @@ async function startTarget(
   bus: string,
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ port: number; pid: number; child: ChildProcess }> {
-  const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-  const cmd = hasTaskset() ? 'taskset' : tsx;
-  const cmdArgs = hasTaskset()
-    ? ['-c', '0', tsx, 'bench/collector/server.ts', kind, bus]
-    : ['bench/collector/server.ts', kind, bus];
+  const [program, ...programArgs] = await (target ??= buildTarget());
+  const cmd = hasTaskset() ? 'taskset' : program;
+  const cmdArgs = hasTaskset() ? ['-c', '0', program, ...programArgs, kind, bus] : [...programArgs, kind, bus];
   const child = spawn(cmd, cmdArgs, {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -192,7 +214,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(
     path.join(out, 'collector.md'),
-    `# Collector benchmark\n\n${new Date().toISOString()}, ${SECONDS} s per run, ${CONNECTIONS} connections, server pinned to one core: ${hasTaskset()}, load average ${loadBefore.toFixed(2)} at the start and ${loadAfter.toFixed(2)} at the end (${os.cpus().length} cores)\n\n${table}\n`,
+    `# Collector benchmark\n\n${new Date().toISOString()}, ${SECONDS} s per run, ${CONNECTIONS} connections, server pinned to one core: ${hasTaskset()}, target run ${WITH_TSX ? 'through tsx' : 'as bundled JavaScript'}, load average ${loadBefore.toFixed(2)} at the start and ${loadAfter.toFixed(2)} at the end (${os.cpus().length} cores)\n\n${table}\n`,
   );
 }
 

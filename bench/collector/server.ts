@@ -5,6 +5,7 @@
  * by run.ts when taskset is available) so the load generator does not share its event loop.
  */
 import http from 'node:http';
+import { PubSub } from '@google-cloud/pubsub';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,19 @@ import { createBus } from '../../src/bus';
 import { parseConfig } from '../../src/core/config';
 import { silentLogger } from '../../src/core/logger';
 import { createCollector } from '../../functions/collector/server';
+
+/**
+ * What terraform creates: both topics, each with a subscription (the emulator starts empty). Without them every
+ * publish fails with NOT_FOUND and the collector measures its spool instead of Pub/Sub.
+ */
+async function createTopology(projectId: string | undefined, topics: string[]): Promise<void> {
+  const client = new PubSub({ projectId });
+  for (const name of topics) {
+    const [topic] = await client.createTopic(name).catch(async () => client.topic(name).get());
+    await topic.createSubscription(`${name}-bench`).catch(() => undefined);
+  }
+  await client.close();
+}
 
 async function main(): Promise<void> {
   const kind = process.argv[2] ?? 'bare';
@@ -41,6 +55,8 @@ async function main(): Promise<void> {
     },
     { cwd: dataDir, overrides: { 'server.port': 0, 'server.host': '127.0.0.1' } },
   );
+  if (busKind === 'pubsub')
+    await createTopology(config.bus.projectId ?? undefined, [config.bus.topics.events, config.bus.topics.invalid]);
   const bus = await createBus(config, silentLogger);
   const { app } = await createCollector({ config, bus, logger: silentLogger });
   await app.listen({ host: '127.0.0.1', port: 0 });
