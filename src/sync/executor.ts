@@ -42,7 +42,9 @@ import {
   parsePayload,
   plan,
   planLedgerSql,
+  planPageSql,
   planRowsSql,
+  PLAN_ROW_SEPARATOR,
   planTableName,
   recordAction,
   type PlanAction,
@@ -536,7 +538,8 @@ class BatchExecutor {
    * read transaction open for the whole send, and while it is open DuckDB cannot checkpoint or clean up the
    * versions of the ledger rows committed meanwhile, so every later ledger insert got slower (send time per
    * record grew with the run's size). Pages are read on a second connection, one ahead: the next page is read
-   * while this one is parsed and sent and while the ledger commits.
+   * while this one is parsed and sent and while the ledger commits. A page arrives as one text (planPageSql):
+   * converting one value instead of one per row made the send about a fifth faster.
    */
   private async *planPages(summary: PlanSummary): AsyncIterable<{ r: string }[]> {
     const size = this.deps.pageSize ?? 2000;
@@ -547,9 +550,9 @@ class BatchExecutor {
     }
     const duck = wh as DuckDbWarehouse;
     const read = (from: number) => {
-      const page = duck.queryAside<{ r: string }>(
-        `${planRowsSql(summary)} WHERE rowid >= ${from} AND rowid < ${from + size} ORDER BY rowid`,
-      );
+      const page = duck
+        .queryAside<{ r: string | null }>(planPageSql(summary, from, from + size))
+        .then((rows) => (rows[0]?.r ? rows[0].r.split(PLAN_ROW_SEPARATOR).map((r) => ({ r })) : []));
       page.catch(() => undefined); // awaited below; a page read ahead of a failed run must not go unhandled
       return page;
     };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { rowConsentBasis } from './executor';
 import { ensureState, Ledger, ledgerViewSql, type RequestRow } from './ledger';
-import { consentBasisSql } from './planner';
+import { consentBasisSql, PLAN_ROW_SEPARATOR, planPageSql } from './planner';
 import { dialectFor } from './sql';
 import { BigQueryWarehouse } from '../warehouse/bigquery';
 import { openLocalWarehouse, SYNC_MEMORY_LIMIT, type DuckDbWarehouse } from '../warehouse/duckdb';
@@ -210,6 +210,19 @@ describe('ledger on DuckDB', () => {
       `SELECT ${consentBasisSql(d, [...purposes], { has: (m) => d.jsonHas(`'{"x":1}'`, m), text: (m) => d.jsonText(`'{"x":1}'`, m) })} AS b`,
     );
     expect(none.b).toBe(rowConsentBasis({ x: 1 }, [...purposes]));
+  });
+
+  test('a plan page arrives as one text that splits back into its rows, control characters in values included', async () => {
+    await wh.exec('CREATE SCHEMA _tagpipe');
+    await wh.exec(`CREATE TABLE _tagpipe.plan_p AS SELECT 'add' AS _tp_action, md5(CAST(i AS VARCHAR)) AS _tp_hash,
+      CAST(to_json({'_tp_key': 'k' || CAST(i AS VARCHAR), 'note': 'a' || chr(30) || 'b' || chr(10)}) AS VARCHAR) AS _tp_payload FROM range(5) t(i)`);
+    const [page] = await wh.query<{ r: string }>(planPageSql({ planTable: '_tagpipe.plan_p' }, 1, 4));
+    const rows = page.r.split(PLAN_ROW_SEPARATOR);
+    expect(rows).toHaveLength(3);
+    expect(rows.map((r) => JSON.parse(r.slice(r.indexOf('|', 4) + 1)) as Record<string, string>)).toEqual(
+      [1, 2, 3].map((i) => ({ _tp_key: `k${i}`, note: 'a\x1eb\n' })),
+    );
+    expect(await wh.query(planPageSql({ planTable: '_tagpipe.plan_p' }, 5, 10))).toEqual([{ r: null }]);
   });
 
   test('a read-write open (a sync run) bounds DuckDB: memory limit, one thread, no insertion order', async () => {

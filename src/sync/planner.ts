@@ -329,6 +329,18 @@ export function planRowsSql(summary: Pick<PlanSummary, 'planTable'>): string {
   return `SELECT CONCAT(_tp_action, '|', _tp_hash, '|', _tp_payload) AS r FROM ${summary.planTable}`;
 }
 
+/** Separates rows in a page from planPageSql: JSON text escapes control characters, so it never occurs in a row. */
+export const PLAN_ROW_SEPARATOR = '\x1e';
+
+/**
+ * DuckDB: the plan rows at positions [from, to) as one text, `planRowsSql` rows in position order joined by
+ * PLAN_ROW_SEPARATOR (NULL for an empty range).
+ */
+export function planPageSql(summary: Pick<PlanSummary, 'planTable'>, from: number, to: number): string {
+  return `SELECT string_agg(CONCAT(_tp_action, '|', _tp_hash, '|', _tp_payload), chr(30) ORDER BY rowid) AS r
+    FROM ${summary.planTable} WHERE rowid >= ${from} AND rowid < ${to}`;
+}
+
 /** DuckDB's JSON text of a TIMESTAMP (`2026-03-01 10:00:00.123456`, UTC) or TIMESTAMPTZ (`…+00`). */
 const DUCKDB_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 
