@@ -193,20 +193,17 @@ function parseHit(
   if (uid && uid.length > MAX_ID_LENGTH) errors.push(`uid over ${MAX_ID_LENGTH} chars`);
 
   const received = receivedAt.toISOString();
-  const event: ParsedEvent['event'] = compact({
-    event_id: eventId,
-    type,
-    event: en,
-    anonymous_id: cid,
-    user_id: uid,
-    timestamp: received,
-    received_at: received,
-    source: { id: tid, protocol: 'ga4' as const },
-    context: readContext(p),
-    properties,
-    traits,
-    schema_version: SCHEMA_VERSION,
-  });
+  const event: ParsedEvent['event'] = { event_id: eventId, type };
+  if (en !== undefined) event.event = en;
+  if (cid !== undefined) event.anonymous_id = cid;
+  if (uid !== undefined) event.user_id = uid;
+  event.timestamp = received;
+  event.received_at = received;
+  event.source = { id: tid, protocol: 'ga4' };
+  event.context = readContext(p);
+  event.properties = properties;
+  event.traits = traits;
+  event.schema_version = SCHEMA_VERSION;
   const parsed: ParsedEvent = { event, consent: readConsent(p), raw: typeof raw === 'string' ? raw : null };
   if (typeof raw !== 'string') {
     let text: string | undefined;
@@ -217,28 +214,36 @@ function parseHit(
 }
 
 function readContext(p: URLSearchParams): EventContext {
+  // Built key by key (absent values never set) rather than compacted copies: one object each, same key order.
   const ctx: EventContext = {};
   const dl = get(p, 'dl');
-  const parts = dl ? pageParts(dl) : undefined;
-  const page = compact({
-    url: dl,
-    ...parts,
+  const page: NonNullable<EventContext['page']> = {};
+  if (dl !== undefined) {
+    page.url = dl;
+    const parts = pageParts(dl);
+    if (parts.host !== undefined) page.host = parts.host;
+    if (parts.path !== undefined) page.path = parts.path;
     // An empty query string is no search at all.
-    search: parts?.search || undefined,
-    referrer: get(p, 'dr'),
-    title: get(p, 'dt'),
-  });
+    if (parts.search) page.search = parts.search;
+  }
+  const dr = get(p, 'dr');
+  if (dr !== undefined) page.referrer = dr;
+  const dt = get(p, 'dt');
+  if (dt !== undefined) page.title = dt;
   if (nonEmpty(page)) ctx.page = page;
-  ctx.locale = get(p, 'ul');
+  const ul = get(p, 'ul');
+  if (ul !== undefined) ctx.locale = ul;
   const sr = /^(\d{1,6})x(\d{1,6})$/.exec(p.get('sr') ?? '');
   if (sr) ctx.screen = { width: Number(sr[1]), height: Number(sr[2]) };
-  const session = compact({
-    id: get(p, 'sid'),
-    number: toNumber(p.get('sct')),
-    engaged: p.get('seg') === '1' ? true : p.get('seg') === '0' ? false : undefined,
-  });
+  const session: NonNullable<EventContext['session']> = {};
+  const sid = get(p, 'sid');
+  if (sid !== undefined) session.id = sid;
+  const sct = toNumber(p.get('sct'));
+  if (sct !== undefined) session.number = sct;
+  const seg = p.get('seg');
+  if (seg === '1' || seg === '0') session.engaged = seg === '1';
   if (nonEmpty(session)) ctx.session = session;
-  return compact(ctx);
+  return ctx;
 }
 
 function readConsent(p: URLSearchParams): ConsentSignals {
