@@ -18,6 +18,7 @@ import {
   redactText,
   redactUrl,
   sha256Hex,
+  redactProperties,
 } from './pii';
 
 interface GoldenCase {
@@ -269,5 +270,59 @@ describe('guardEvent', () => {
     let node = guarded.properties as Record<string, unknown>;
     for (let i = 0; i < 40; i++) node = node.child as Record<string, unknown>;
     expect(node).toEqual({ leaf: 'call [phone]' });
+  });
+});
+
+describe('redactProperties (copy on write)', () => {
+  it('returns the same object when nothing needs redacting', () => {
+    const clean = { product_id: 'p-1', price: 19.99, tags: ['a', 'b'], nested: { sku: 'INV-2026-000123', n: 42 } };
+    expect(redactProperties(clean)).toBe(clean);
+  });
+
+  it('copies only the path to a redacted value and leaves the input untouched', () => {
+    const shared = { sku: 'x' };
+    const input = { keep: shared, list: [1, { note: 'write to jane@example.com' }], phone: '0301234567' };
+    const snapshot = structuredClone(input);
+    const out = redactProperties(input) as typeof input;
+    expect(out).toEqual({ keep: { sku: 'x' }, list: [1, { note: 'write to [email]' }], phone: '[phone]' });
+    expect(out).not.toBe(input);
+    expect(out.keep).toBe(shared);
+    expect(input).toEqual(snapshot);
+  });
+
+  it('keeps a __proto__ key as a plain own property when it copies', () => {
+    const input = JSON.parse('{"__proto__": {"polluted": true}, "email": "a@b.co"}') as Record<string, unknown>;
+    const out = redactProperties(input);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['__proto__', 'email']);
+    expect(out.email).toBe('[email]');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('never changes its input, and returns the input itself whenever nothing was redacted', () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom('jane@example.com', '+1 650 555 1212', 'call 030 1234 5678', 'order 1234567', '2026-01-01'),
+    );
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.double(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(tie('value'), { maxLength: 3 }),
+        fc.dictionary(fc.constantFrom('email', 'phone', 'note', 'e', 'x', 'tel'), tie('value'), { maxKeys: 3 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ maxLength: 6 }), json, { maxKeys: 4 }), (props) => {
+        const before = JSON.stringify(props);
+        const out = redactProperties(props);
+        expect(JSON.stringify(props)).toBe(before);
+        expect(JSON.stringify(out)).not.toMatch(/jane@example\.com|650 555 1212|030 1234 5678/);
+        if (JSON.stringify(out) === before) expect(out).toBe(props);
+      }),
+    );
   });
 });
