@@ -232,20 +232,28 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     body = `SELECT 'add' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src`)} c
       WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}`;
   } else if (sync.mode === 'mirror') {
+    // The diff runs on keys alone, both ways; whole rows (payloads) are only read for the keys that differ. An
+    // anti-join with the rows themselves on its probe side spilled every payload once its hash table of keys
+    // outgrew the memory limit.
+    const snapKeys = `(SELECT ${key} AS k FROM ${snapshots} WHERE sync = ${name})`;
+    const sourceKeys = `(SELECT _tp_key AS k FROM (${sourceSql}) x)`;
+    const joined = `(SELECT n.k FROM ${sourceKeys} n WHERE NOT EXISTS (SELECT 1 FROM ${snapKeys} s WHERE s.k = n.k))`;
+    const gone = `(SELECT s.k FROM ${snapKeys} s WHERE NOT EXISTS (SELECT 1 FROM ${sourceKeys} n WHERE n.k = s.k))`;
     body = `SELECT 'add' AS _tp_action, ${planned}
-      FROM ${json(`(${sourceSql}) src WHERE NOT EXISTS (SELECT 1 FROM ${snap} s WHERE s.k = src._tp_key)`)} c
+      FROM ${json(`(${sourceSql}) src WHERE src._tp_key IN ${joined}`)} c
       WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}
       UNION ALL
       SELECT 'remove' AS _tp_action, s.k AS _tp_key, s.row_hash AS _tp_hash, s.payload AS _tp_payload, ${snapshotLedger} FROM ${snap} s
-      WHERE NOT EXISTS (SELECT 1 FROM (${sourceSql}) c WHERE c._tp_key = s.k) AND ${notBlocked('s.k', 'remove', 's.row_hash')}`;
+      WHERE s.k IN ${gone} AND ${notBlocked('s.k', 'remove', 's.row_hash')}`;
   } else if (sync.mode === 'upsert') {
     body = `SELECT CASE WHEN s.k IS NULL THEN 'add' ELSE 'change' END AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src`)} c LEFT JOIN ${snap} s ON s.k = c._tp_key
       WHERE (s.k IS NULL OR s.row_hash <> c._tp_hash) AND ${notBlocked('c._tp_key', 'upsert', 'c._tp_hash')}`;
   } else {
-    body = `SELECT 'send' AS _tp_action, ${planned}
-      FROM ${json(`(${sourceSql}) src WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name} AND l.${key} = src._tp_key
-                        AND l.outcome IN ('ok', 'rejected', 'unknown'))`)} c`;
+    // As in mirror: the keys not sent yet are found on keys alone, then only their rows are read.
+    const unsent = `(SELECT n._tp_key FROM (${sourceSql}) n WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name}
+                        AND l.${key} = n._tp_key AND l.outcome IN ('ok', 'rejected', 'unknown')))`;
+    body = `SELECT 'send' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src WHERE src._tp_key IN ${unsent}`)} c`;
   }
   // A record's position in the plan names it in the ledger: on DuckDB the rowid (0..n-1 in the order written,
   // never changed), on BigQuery a numbered column. DuckDB's plan is not sorted: sorting a million JSON payloads
