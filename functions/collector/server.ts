@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import zlib from 'node:zlib';
-import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { EventBus } from '../../src/bus/types';
 import type { Config } from '../../src/core/config';
@@ -15,6 +14,7 @@ import type { Logger } from '../../src/core/logger';
 import { traceFields } from '../../src/core/logger';
 import type { DebugHub } from './debug-hub';
 import { parseCookies } from './cookies';
+import { registerCors } from './cors';
 import { buildIdCookie } from './identity';
 import { CollectorMetrics } from './metrics';
 import { CollectorPipeline, type HitContext, type PipelineResult } from './pipeline';
@@ -132,17 +132,7 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const origins = config.cors.origins;
-  await app.register(cors, {
-    origin: (origin, cb) => {
-      if (!origin) return cb(null, false);
-      cb(null, origins.includes('*') || origins.includes(origin) ? origin : false);
-    },
-    credentials: true,
-    methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Content-Encoding', 'X-Request-Id'],
-    maxAge: 86400,
-  });
+  registerCors(app, { origins: config.cors.origins });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof BadRequestError) {

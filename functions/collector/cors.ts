@@ -1,0 +1,59 @@
+/**
+ * CORS for the collector, answering exactly as @fastify/cors did with the collector's options (a function origin
+ * allowing the configured list or `*`, credentials, GET/POST/OPTIONS, four request headers, max-age one day,
+ * strict preflight), in one onRequest hook with nothing allocated per request. The plugin spread its options into
+ * a new object and made a closure for every request, including the server-to-server ones that send no Origin;
+ * `cors.test.ts` compares both answer for answer.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+
+export interface CorsOptions {
+  /** Allowed browser origins; `*` allows any (the origin is reflected, as credentials require). */
+  origins: readonly string[];
+}
+
+const METHODS = 'GET, POST, OPTIONS';
+const ALLOWED_HEADERS = 'Content-Type, Authorization, Content-Encoding, X-Request-Id';
+const MAX_AGE = String(86400);
+
+/** Requests that passed the preflight check; the OPTIONS route answers 404 for any other OPTIONS request. */
+const preflights = new WeakSet<FastifyRequest>();
+
+export function registerCors(app: FastifyInstance, options: CorsOptions): void {
+  const anyOrigin = options.origins.includes('*');
+  const allowed = new Set(options.origins);
+
+  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    // The answer depends on Origin, so caches must key on it (Fetch standard, CORS protocol and HTTP caches).
+    reply.header('Vary', 'Origin');
+    const origin = req.headers.origin;
+    if (!origin || !(anyOrigin || allowed.has(origin))) {
+      done();
+      return;
+    }
+    reply.header('Access-Control-Allow-Origin', origin);
+    reply.header('Access-Control-Allow-Credentials', 'true');
+    if (req.raw.method !== 'OPTIONS') {
+      done();
+      return;
+    }
+    if (!req.headers['access-control-request-method']) {
+      void reply.code(400).type('text/plain').send('Invalid Preflight Request');
+      return;
+    }
+    preflights.add(req);
+    reply.header('Access-Control-Allow-Methods', METHODS);
+    reply.header('Access-Control-Allow-Headers', ALLOWED_HEADERS);
+    reply.header('Access-Control-Max-Age', MAX_AGE);
+    // Safari waits for a body on a 204 without Content-Length: 0.
+    void reply.code(204).header('Content-Length', '0').send();
+  });
+
+  app.options('*', (req, reply) => {
+    if (!preflights.has(req)) {
+      reply.callNotFound();
+      return;
+    }
+    void reply.send();
+  });
+}
