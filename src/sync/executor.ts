@@ -127,8 +127,13 @@ export function resolveLimits(destination: Destination<unknown>, config: unknown
   return typeof destination.limits === 'function' ? destination.limits(config) : destination.limits;
 }
 
+/**
+ * A planned record waiting in a batch: its JSON text, parsed into a SyncRecord only when its request goes out.
+ * A batch waits for its intent to commit with up to `maxConcurrency` others; as text it holds half the memory.
+ */
 interface Item {
-  record: SyncRecord;
+  action: PlanAction;
+  payload: string;
   /** Position in the plan: names the record in the ledger (`delivery_plan`). */
   pos: number;
   bytes: number;
@@ -526,10 +531,13 @@ class BatchExecutor {
     // `action|hash|payload` (planRowsSql): action and hash never contain '|'.
     const a = line.indexOf('|');
     const h = line.indexOf('|', a + 1);
-    const action = line.slice(0, a) as PlanAction;
     const payload = line.slice(h + 1);
-    const { key, row: data } = parsePayload(payload);
-    return { record: { key, action: recordAction(this.sync.mode, action), row: data }, pos, bytes: payload.length };
+    return { action: line.slice(0, a) as PlanAction, payload, pos, bytes: payload.length };
+  }
+
+  private toRecord(item: Item): SyncRecord {
+    const { key, row } = parsePayload(item.payload);
+    return { key, action: recordAction(this.sync.mode, item.action), row };
   }
 
   /**
@@ -653,12 +661,10 @@ class BatchExecutor {
     const pending = { outcome: 'pending' as const };
     await this.ledger.writeRequests(this.requestRows(items, attemptId, attempt, this.deps.clock.now(), () => pending));
     this.s.run.requests++;
+    const records = items.map((i) => this.toRecord(i));
     let outcomes: Outcome[];
     try {
-      outcomes = await this.deps.destination.send(
-        items.map((i) => i.record),
-        this.ctx,
-      );
+      outcomes = await this.deps.destination.send(records, this.ctx);
       if (outcomes.length !== items.length) {
         throw new Error(
           `${this.deps.destination.name} returned ${outcomes.length} outcomes for ${items.length} records`,
@@ -681,48 +687,61 @@ class BatchExecutor {
     return { attemptId, outcomes };
   }
 
+  /** Final outcomes counted, retries picked out, and the outcome rows of one attempt. */
+  private settle(
+    todo: Item[],
+    outcomes: Outcome[],
+    attemptId: string,
+    attempt: number,
+  ): { rows: RequestRow[]; retry: Item[]; retryAfter: number } {
+    const entries: LedgerEntry[] = [];
+    const retry: Item[] = [];
+    let retryAfter = 0;
+    todo.forEach((item, i) => {
+      const o = outcomes[i];
+      if (o.status === 'ok') {
+        entries.push({ outcome: 'ok', o });
+        this.s.run.delivered++;
+        this.done++;
+      } else if (o.status === 'rejected') {
+        entries.push({ outcome: 'rejected', o });
+        this.s.run.rejected++;
+        this.done++;
+      } else if (attempt >= this.sync.maxAttempts) {
+        entries.push({ outcome: 'failed', o });
+        this.s.run.failed++;
+        this.done++;
+      } else {
+        entries.push({ outcome: 'retry', o });
+        retry.push(item);
+        retryAfter = Math.max(retryAfter, o.retryAfterMs ?? 0);
+      }
+    });
+    const rows = this.requestRows(todo, attemptId, attempt, this.deps.clock.now(), (i) => entries[i]);
+    return { rows, retry, retryAfter };
+  }
+
   private async deliver(items: Item[], firstAttempt: number): Promise<void> {
     let todo = items;
+    // Only `todo` holds the batch from here: delivered rows are released while their outcome commits.
+    items = [];
     let attempt = firstAttempt;
-    const maxAttempts = this.sync.maxAttempts;
     while (todo.length) {
       const { attemptId, outcomes } = await this.sendOnce(todo, attempt);
-      const entries: { outcome: LedgerOutcome; o: Outcome }[] = [];
-      const retry: Item[] = [];
-      let retryAfter = 0;
-      const at = this.deps.clock.now();
       const whole = outcomes.find((o) => o.status === 'rejected' && o.wholeBatch);
       if (whole && todo.length > 1) {
         // The vendor refused the request without naming the record: split it in halves until the bad row is alone.
         const split = { outcome: 'split' as const, o: whole };
-        await this.ledger.writeRequests(this.requestRows(todo, attemptId, attempt, at, () => split));
+        await this.ledger.writeRequests(this.requestRows(todo, attemptId, attempt, this.deps.clock.now(), () => split));
         const mid = Math.ceil(todo.length / 2);
         await this.deliver(todo.slice(0, mid), attempt);
         await this.deliver(todo.slice(mid), attempt);
         return;
       }
-      todo.forEach((item, i) => {
-        const o = outcomes[i];
-        if (o.status === 'ok') {
-          entries.push({ outcome: 'ok', o });
-          this.s.run.delivered++;
-          this.done++;
-        } else if (o.status === 'rejected') {
-          entries.push({ outcome: 'rejected', o });
-          this.s.run.rejected++;
-          this.done++;
-        } else if (attempt >= maxAttempts) {
-          entries.push({ outcome: 'failed', o });
-          this.s.run.failed++;
-          this.done++;
-        } else {
-          entries.push({ outcome: 'retry', o });
-          retry.push(item);
-          retryAfter = Math.max(retryAfter, o.retryAfterMs ?? 0);
-        }
-      });
+      const { rows, retry, retryAfter } = this.settle(todo, outcomes, attemptId, attempt);
+      todo = retry;
       // Every outcome row of an attempt goes in one statement: recovery reads one present as all present.
-      await this.ledger.writeRequests(this.requestRows(todo, attemptId, attempt, at, (i) => entries[i]));
+      await this.ledger.writeRequests(rows);
       this.progress();
       if (!retry.length) return;
       if (retryAfter > 0) {
@@ -734,7 +753,6 @@ class BatchExecutor {
         this.s.logger.warn({ delay_ms: delay, records: retry.length, attempt }, 'retrying after backoff');
         await this.deps.clock.sleep(delay);
       }
-      todo = retry;
       attempt++;
     }
   }
