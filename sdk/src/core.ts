@@ -153,7 +153,12 @@ export function createTagpipe(w: SdkEnv, defaultEndpoint = ''): Tagpipe {
   let userId: string | undefined;
   let flushTimer: unknown;
   let retryTimer: unknown;
-  let retrying = false;
+  /**
+   * One request at a time: the collector's answer to the first consented request sets the first-party cookie, and a
+   * request sent before that answer arrives would be given a second id.
+   */
+  let sending: Promise<void> = Promise.resolve();
+  const exclusive = (task: () => Promise<void>): Promise<void> => (sending = sending.then(task, task));
   /** Used when localStorage is missing or throws (Safari private mode, blocked storage). */
   let mem: Stored = { q: [], d: 0, n: 0 };
   let pageAid: string | undefined;
@@ -235,11 +240,14 @@ export function createTagpipe(w: SdkEnv, defaultEndpoint = ''): Tagpipe {
     return failed;
   }
 
-  async function retry(): Promise<void> {
+  function retry(): Promise<void> {
     retryTimer = 0;
+    return exclusive(retryStored);
+  }
+
+  async function retryStored(): Promise<void> {
     const s = load();
-    if (retrying || !opts || !s.q.length) return;
-    retrying = true;
+    if (!opts || !s.q.length) return;
     const failed = await send(s.q);
     const done: Record<string, 1> = {};
     for (const m of s.q) done[m.messageId] = 1;
@@ -249,18 +257,20 @@ export function createTagpipe(w: SdkEnv, defaultEndpoint = ''): Tagpipe {
     now.q = now.q.filter((m) => !done[m.messageId]);
     now.n = failed.length ? now.n + 1 : 0;
     save(now);
-    retrying = false;
     if (now.q.length) scheduleRetry(now.n);
   }
 
-  async function flush(): Promise<void> {
+  function flush(): Promise<void> {
     w.clearTimeout(flushTimer);
     flushTimer = 0;
-    if (!opts || !queue.length) return;
-    const items = queue;
-    queue = [];
-    const failed = await send(items);
-    if (failed.length) store(failed);
+    // the queue is taken when the request can go, so what arrives meanwhile rides along
+    return exclusive(async () => {
+      if (!opts || !queue.length) return;
+      const items = queue;
+      queue = [];
+      const failed = await send(items);
+      if (failed.length) store(failed);
+    });
   }
 
   /** Page is going away: hand the queue to sendBeacon, which outlives the page; keep what it refuses. */

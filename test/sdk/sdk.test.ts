@@ -128,9 +128,34 @@ describe('wire format', () => {
     opted.tp('track', 'A');
     opted.tp('track', 'B');
     await settle();
-    const [a, b] = opted.w.requests.map((r) => r.body.batch[0].anonymousId);
+    const [a, b] = opted.w.requests.flatMap((r) => r.body.batch.map((m) => m.anonymousId));
     expect(a).toBe(opted.w.storage.get('tp_aid'));
     expect(b).toBe(a);
+  });
+
+  it('has one request in flight at a time; what is tracked meanwhile goes in the next one', async () => {
+    const { w, tp } = setup({ flushAt: 1 });
+    const answers: Array<() => void> = [];
+    const fetch = w.fetch;
+    // Answers wait until the test releases them, as a slow network would make them.
+    w.fetch = (url, init) => {
+      const sent = fetch(url, init);
+      return new Promise((resolve) => answers.push(() => resolve(sent)));
+    };
+    tp('track', 'A');
+    await settle();
+    tp('track', 'B');
+    tp('track', 'C');
+    await settle();
+    // The first answer (which sets the first-party cookie) has not arrived: nothing else is sent yet.
+    expect(w.requests.map((r) => r.body.batch.map((m) => m.event))).toEqual([['A']]);
+    answers.shift()!();
+    await settle();
+    expect(w.requests.map((r) => r.body.batch.map((m) => m.event))).toEqual([['A'], ['B', 'C']]);
+    answers.shift()!();
+    await settle();
+    expect(w.requests).toHaveLength(2);
+    expect(w.delivered.map((m) => m.event)).toEqual(['A', 'B', 'C']);
   });
 
   it('sends context.gpc only when the browser signals GPC and honorGpc is set', async () => {
@@ -370,7 +395,8 @@ describe('consent', () => {
     tp('consent', { ad_user_data: false });
     tp('track', 'C');
     await settle();
-    expect(w.requests.map((r) => (r.body.batch[0].context as { consent: unknown }).consent)).toEqual([
+    const sent = w.requests.flatMap((r) => r.body.batch);
+    expect(sent.map((m) => (m.context as { consent: unknown }).consent)).toEqual([
       { analytics: true, ads: false },
       { analytics: true, ads: true, ad_user_data: true },
       { analytics: true, ads: true, ad_user_data: false },
@@ -385,7 +411,7 @@ describe('consent', () => {
     tp('consent', { analytics: true });
     tp('track', 'Granted');
     await settle();
-    const [, denied, allowed] = w.requests.map((r) => r.body.batch[0]);
+    const [, denied, allowed] = w.requests.flatMap((r) => r.body.batch);
     expect(denied).not.toHaveProperty('userId');
     expect(denied).not.toHaveProperty('anonymousId');
     expect(allowed).toMatchObject({ userId: 'u-1', anonymousId: expect.any(String) as unknown });
