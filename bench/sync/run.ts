@@ -221,25 +221,29 @@ async function main(): Promise<void> {
   execFileSync(process.execPath, [...process.execArgv, __filename, ...args, '--seed-into', dir], { stdio: 'inherit' });
   // The runs are measured in a plain Node process running this file bundled to JavaScript, as the installed CLI
   // runs the compiled build: under the TypeScript loader (tsx) the process starts ~60 MB larger.
-  const bundle = path.join(dir, 'bench-sync.js');
-  buildSync({
-    entryPoints: [__filename],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['@duckdb/*', 'esbuild'],
-    outfile: bundle,
-    logLevel: 'warning',
-  });
-  const root = path.join(__dirname, '..', '..');
-  const stdout = execFileSync(process.execPath, [bundle, ...args, '--measure-in', dir], {
-    env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  const results = JSON.parse(stdout.toString()) as Measured[];
-  fs.rmSync(dir, { recursive: true, force: true });
+  let results: Measured[];
+  try {
+    const bundle = path.join(dir, 'bench-sync.js');
+    buildSync({
+      entryPoints: [__filename],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: ['@duckdb/*', 'esbuild'],
+      outfile: bundle,
+      logLevel: 'warning',
+    });
+    const root = path.join(__dirname, '..', '..');
+    const stdout = execFileSync(process.execPath, [bundle, ...args, '--measure-in', dir], {
+      env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    results = JSON.parse(stdout.toString()) as Measured[];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 
   const header =
     '| run | rows | seconds | rows/s | peak RSS (MB) | batch size | batches | fill | plan / send / snapshot (s) |';
