@@ -3,9 +3,9 @@
  * pages, fills batches to the destination's limits (records and payload bytes), sends them under its
  * concurrency and rate limits, retries retryable outcomes (Retry-After first, else capped exponential backoff
  * with jitter), records permanent rejections per row, and bisects whole-batch rejections so one bad row does not
- * sink its neighbours. Every attempt is in the ledger: a `pending` intent before the request, the outcome after,
- * each one row per request naming its range of plan positions (ledger.ts), so the ledger costs per request, not
- * per record. Snapshots advance only for delivered rows.
+ * sink its neighbours. Every attempt is in the ledger: a `pending` intent before the request (only for vendors that
+ * cannot deduplicate a resend), the outcome after, each one row per request naming its range of plan positions
+ * (ledger.ts), so the ledger costs per request, not per record. Snapshots advance only for delivered rows.
  *
  * State is kept per state key: the sync name, with `__dry_run` / `__validate` appended for those runs, so a dry
  * run or a validation never counts as delivery.
@@ -477,6 +477,9 @@ class BatchExecutor {
   private readonly maxBytes: number;
   private readonly ctx: DestinationContext<unknown>;
   private readonly backoff: BackoffOptions;
+  private readonly intents: boolean;
+  /** Outcome writes queued and not yet committed: awaited before the run finishes. */
+  private readonly recording = new Set<Promise<void>>();
   private seq = 0;
   private batchSizes: number[] = [];
   private done = 0;
@@ -493,6 +496,10 @@ class BatchExecutor {
     this.maxBatch = batchLimit(sync, s.limits);
     this.maxBytes = s.limits.maxPayloadBytes ?? Infinity;
     this.backoff = deps.backoff ?? { baseMs: 1000, capMs: 60_000 };
+    // The intent before a request exists so that a crash never re-sends what the vendor cannot deduplicate. A
+    // vendor that deduplicates is sent a request with no intent: a crash before its outcome commits leaves the
+    // records unrecorded, so they are planned and sent again, which that vendor absorbs.
+    this.intents = (deps.destination.dedup ?? 'none') === 'none';
     this.ctx = {
       config: deps.destinationConfig,
       http: deps.http,
@@ -608,7 +615,25 @@ class BatchExecutor {
     }
     if (batch.length && !this.fatal) await dispatch();
     await Promise.all([...inflight]);
+    while (this.recording.size) await Promise.all([...this.recording]);
     if (this.fatal) throw this.fatal;
+  }
+
+  /**
+   * Queues an attempt's outcome rows without waiting for their commit, so the next request goes out while they
+   * commit (concurrent writes share a commit: ledger.ts). Nothing is lost to a crash by not waiting: the ledger
+   * commits writes in the order they were queued, so the intent of a later request, which is waited for, is
+   * durable only after every outcome queued before it; and a vendor sent no intent deduplicates (constructor).
+   * The run finishes only after every queued write committed (execute).
+   */
+  private record(rows: RequestRow[]): void {
+    const p: Promise<void> = this.ledger
+      .writeRequests(rows)
+      .catch((error: unknown) => {
+        this.fatal ??= error as Error;
+      })
+      .finally(() => this.recording.delete(p));
+    this.recording.add(p);
   }
 
   /**
@@ -658,8 +683,12 @@ class BatchExecutor {
   private async sendOnce(items: Item[], attempt: number): Promise<{ attemptId: string; outcomes: Outcome[] }> {
     await this.throttle.take();
     const attemptId = `${this.s.run.run_id}:${++this.seq}`;
-    const pending = { outcome: 'pending' as const };
-    await this.ledger.writeRequests(this.requestRows(items, attemptId, attempt, this.deps.clock.now(), () => pending));
+    if (this.intents) {
+      const pending = { outcome: 'pending' as const };
+      await this.ledger.writeRequests(
+        this.requestRows(items, attemptId, attempt, this.deps.clock.now(), () => pending),
+      );
+    }
     this.s.run.requests++;
     const records = items.map((i) => this.toRecord(i));
     let outcomes: Outcome[];
@@ -732,7 +761,7 @@ class BatchExecutor {
       if (whole && todo.length > 1) {
         // The vendor refused the request without naming the record: split it in halves until the bad row is alone.
         const split = { outcome: 'split' as const, o: whole };
-        await this.ledger.writeRequests(this.requestRows(todo, attemptId, attempt, this.deps.clock.now(), () => split));
+        this.record(this.requestRows(todo, attemptId, attempt, this.deps.clock.now(), () => split));
         const mid = Math.ceil(todo.length / 2);
         await this.deliver(todo.slice(0, mid), attempt);
         await this.deliver(todo.slice(mid), attempt);
@@ -741,7 +770,7 @@ class BatchExecutor {
       const { rows, retry, retryAfter } = this.settle(todo, outcomes, attemptId, attempt);
       todo = retry;
       // Every outcome row of an attempt goes in one statement: recovery reads one present as all present.
-      await this.ledger.writeRequests(rows);
+      this.record(rows);
       this.progress();
       if (!retry.length) return;
       if (retryAfter > 0) {

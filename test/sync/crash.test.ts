@@ -94,19 +94,73 @@ describe('crash safety (kill -9 mid-run, then run again)', () => {
     expect((await runChild(dir, 'append', 'none')).run).toMatchObject({ planned: 0 });
   }, 120_000);
 
-  test('mirror to an idempotent destination: the in-flight batch is re-sent, delivered rows enter the snapshot', async () => {
+  // A vendor that deduplicates is sent requests with no intent and their outcomes commit while the next request
+  // goes out: a crash may leave delivered batches unrecorded as well as the in-flight one. Those are sent again
+  // (the vendor absorbs them); a batch recorded as delivered never is, and nothing is lost.
+
+  /** The keys a crashed run recorded as delivered, read after the crash and before anything else runs. */
+  async function recordedDelivered(dir: string, sync: string): Promise<Set<string>> {
+    const wh = await openLocalWarehouse(dir, { readOnly: false });
+    const rows = await wh.query<{ key: string }>(
+      `SELECT "key" FROM _tagpipe.delivery_ledger WHERE sync = '${sync}' AND outcome = 'ok'`,
+    );
+    const pending = await wh.query(`SELECT * FROM _tagpipe.delivery_requests WHERE outcome = 'pending'`);
+    expect(pending).toEqual([]); // no intent for a vendor that deduplicates
+    await wh.close();
+    return new Set(rows.map((r) => r.key));
+  }
+
+  function expectResentOnlyUnrecorded(sent: Map<string, number>, recorded: Set<string>, inFlight: string[]): void {
+    expect(sent.size).toBe(200); // nothing lost
+    for (const line of inFlight) expect(sent.get(line)).toBe(2); // the in-flight batch is sent again
+    for (const [line, n] of sent) {
+      const key = line.slice(line.indexOf(' ') + 1);
+      expect(n).toBe(recorded.has(key) ? 1 : n); // a batch recorded as delivered is never sent again
+      expect(n).toBeLessThanOrEqual(2);
+    }
+  }
+
+  test('mirror to an idempotent destination: the in-flight batch and unrecorded ones are re-sent, recorded ones never', async () => {
     const dir = tempDir();
     await seed(dir, async (wh) => addMembers(wh, 'a', 0, 200));
     await crashMidRun(dir, 'mirror', 'idempotent');
+    const inFlight = vendorLog(dir).slice(100, 150);
+    expect(inFlight).toHaveLength(50);
+    const recorded = await recordedDelivered(dir, 'aud');
+    expect(recorded.size % 50).toBe(0);
+    expect(recorded.size).toBeLessThanOrEqual(100);
     const second = await runChild(dir, 'mirror', 'idempotent');
-    expect(second.recovery).toMatchObject({ interrupted: 50, unknown: 0 });
-    // Two delivered batches entered the snapshot during recovery: only the in-flight one and the rest are planned.
-    expect(second.run).toMatchObject({ status: 'ok', planned: 100, delivered: 100 });
-    const sent = counts(vendorLog(dir));
-    expect(sent.size).toBe(200);
-    expect([...sent.values()].filter((n) => n === 2)).toHaveLength(50); // exactly the in-flight batch twice
+    expect(second.recovery).toMatchObject({ interrupted: 0, unknown: 0 });
+    // Delivered batches the ledger recorded entered the snapshot during recovery: only the others are planned.
+    expect(second.run).toMatchObject({ status: 'ok', planned: 200 - recorded.size, delivered: 200 - recorded.size });
+    expectResentOnlyUnrecorded(counts(vendorLog(dir)), recorded, inFlight);
     const wh = await openLocalWarehouse(dir, { readOnly: true });
     expect(await wh.query(`SELECT count(*) AS n FROM _tagpipe.snapshots WHERE sync = 'aud'`)).toEqual([{ n: 200 }]);
     await wh.close();
+  }, 120_000);
+
+  test('append to a destination that deduplicates on event_id: the in-flight batch is re-sent, every event delivered', async () => {
+    const dir = tempDir();
+    await seed(dir, async (wh) => {
+      await wh.exec(`CREATE OR REPLACE TABLE marts.conversions AS SELECT 'c' || lpad(CAST(i AS VARCHAR), 4, '0') AS conversion_key,
+        'e' || CAST(i AS VARCHAR) AS event_id, now()::TIMESTAMP - INTERVAL 1 HOUR AS occurred_at, true AS consent_ads, 'gcm' AS consent_source
+        FROM range(200) t(i)`);
+    });
+    await crashMidRun(dir, 'append', 'event_id');
+    const inFlight = vendorLog(dir).slice(100, 150);
+    expect(inFlight).toHaveLength(50);
+    const recorded = await recordedDelivered(dir, 'conv');
+    expect(recorded.size).toBeLessThanOrEqual(100);
+    const second = await runChild(dir, 'append', 'event_id');
+    expect(second.recovery).toMatchObject({ interrupted: 0, unknown: 0 });
+    expect(second.run).toMatchObject({ status: 'ok', planned: 200 - recorded.size, delivered: 200 - recorded.size });
+    expectResentOnlyUnrecorded(counts(vendorLog(dir)), recorded, inFlight);
+    const wh = await openLocalWarehouse(dir, { readOnly: true });
+    const delivered = await wh.query<{ n: number }>(
+      `SELECT count(DISTINCT "key") AS n FROM _tagpipe.delivery_ledger WHERE sync = 'conv' AND outcome = 'ok'`,
+    );
+    expect(delivered).toEqual([{ n: 200 }]);
+    await wh.close();
+    expect((await runChild(dir, 'append', 'event_id')).run).toMatchObject({ planned: 0 });
   }, 120_000);
 });
