@@ -8,7 +8,7 @@
  * req/s drops but CPU per request barely moves, so it is the figure to compare across runs.
  * The target runs as plain JavaScript, as deployed (the image runs the compiled build with node): server.ts is
  * bundled once with esbuild, packages left external. `--tsx` runs it through tsx instead, as the first figures were.
- *   ./run bench collector [--seconds 10] [--connections 64] [--no-pubsub] [--tsx]
+ *   ./run bench collector [--seconds 10] [--connections 64] [--no-pubsub] [--tsx] [--ga4-only]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +27,8 @@ const SECONDS = flag('seconds', 10);
 const CONNECTIONS = flag('connections', 64);
 const WITH_PUBSUB = !args.includes('--no-pubsub');
 const WITH_TSX = args.includes('--tsx');
+/** GA4 hits only (skips the batch rows): for quick before/after comparisons of the single-hit path. */
+const GA4_ONLY = args.includes('--ga4-only');
 const ROOT = path.resolve(__dirname, '..', '..');
 
 /** Inside the repository, so the bundle's external packages resolve from its node_modules. */
@@ -101,6 +103,9 @@ interface Figures {
   cpu: number | null;
   /** Server CPU time per answered request, microseconds. */
   cpuPerRequestUs: number | null;
+  /** Share of the wall time the main thread ran, and waited for a CPU (run queue); the rest it slept. */
+  mainRun: number | null;
+  mainWait: number | null;
 }
 
 /** utime + stime of a process in seconds (Linux /proc; USER_HZ is 100), or null elsewhere. */
@@ -113,12 +118,31 @@ function cpuSeconds(pid: number): number | null {
   }
 }
 
+/**
+ * The main thread's time on a CPU and waiting in a run queue, in seconds (Linux schedstat). What is left of the
+ * wall time the event loop slept: waiting for I/O, such as the log's commits, with nothing else to do.
+ */
+function mainThreadSched(pid: number): { run: number; wait: number } | null {
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { run: run / 1e9, wait: wait / 1e9 };
+  } catch {
+    return null;
+  }
+}
+
 async function load(url: string, pid: number, opts: Partial<autocannon.Options>): Promise<Figures> {
   // Warm-up so JIT and connections settle, then the measured run.
   await autocannon({ url, connections: CONNECTIONS, duration: 2, ...opts });
   const before = cpuSeconds(pid);
+  const schedBefore = mainThreadSched(pid);
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, ...opts });
   const after = cpuSeconds(pid);
+  const schedAfter = mainThreadSched(pid);
+  const sched =
+    schedBefore && schedAfter
+      ? { run: (schedAfter.run - schedBefore.run) / SECONDS, wait: (schedAfter.wait - schedBefore.wait) / SECONDS }
+      : null;
   const used = before !== null && after !== null ? after - before : null;
   const answered = r.requests.average * SECONDS;
   return {
@@ -129,6 +153,8 @@ async function load(url: string, pid: number, opts: Partial<autocannon.Options>)
     errors: r.errors,
     cpu: used === null ? null : used / SECONDS,
     cpuPerRequestUs: used === null || answered === 0 ? null : (used / answered) * 1e6,
+    mainRun: sched?.run ?? null,
+    mainWait: sched?.wait ?? null,
   };
 }
 
@@ -159,6 +185,7 @@ async function scenario(label: string, kind: string, bus: string, env: NodeJS.Pr
   try {
     const base = `http://127.0.0.1:${port}`;
     const ga4 = await load(base + GA4_PATH, pid, { method: 'GET' });
+    if (GA4_ONLY) return { label, ga4, batch: null };
     const batch = await load(base + '/v1/batch', pid, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -193,23 +220,30 @@ async function main(): Promise<void> {
     }
   }
   const loadAfter = os.loadavg()[0];
+  const pct = (x: number) => (x * 100).toFixed(0);
+  const loop = (f: Figures) =>
+    f.mainRun === null || f.mainWait === null
+      ? '–'
+      : `${pct(f.mainRun)} / ${pct(f.mainWait)} / ${pct(Math.max(0, 1 - f.mainRun - f.mainWait))}`;
   const cpu = (f: Figures) =>
-    `${f.cpu === null ? '–' : `${(f.cpu * 100).toFixed(0)}%`} | ${f.cpuPerRequestUs === null ? '–' : f.cpuPerRequestUs.toFixed(0)}`;
+    `${f.cpu === null ? '–' : `${(f.cpu * 100).toFixed(0)}%`} | ${f.cpuPerRequestUs === null ? '–' : f.cpuPerRequestUs.toFixed(0)} | ${loop(f)}`;
   const rows = [
-    '| scenario | req/s | events/s | ratio to bare req/s | p50 ms | p99 ms | non-2xx | server CPU | CPU µs/request |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | req/s | events/s | ratio to bare req/s | p50 ms | p99 ms | non-2xx | server CPU | CPU µs/request | main thread % ran / waited for CPU / slept |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     `| bare node:http 204 | ${baseline.rps.toFixed(0)} | – | 1.00 | ${baseline.p50} | ${baseline.p99} | ${baseline.non2xx} | ${cpu(baseline)} |`,
   ];
   for (const r of runs) {
     rows.push(
       `| ${r.label}: GA4 single hit | ${r.ga4.rps.toFixed(0)} | ${r.ga4.rps.toFixed(0)} | ${(r.ga4.rps / baseline.rps).toFixed(2)} | ${r.ga4.p50} | ${r.ga4.p99} | ${r.ga4.non2xx} | ${cpu(r.ga4)} |`,
     );
+    if (!r.batch) continue;
     rows.push(
       `| ${r.label}: /v1/batch ×20 | ${r.batch.rps.toFixed(0)} | ${(r.batch.rps * 20).toFixed(0)} | ${(r.batch.rps / baseline.rps).toFixed(2)} | ${r.batch.p50} | ${r.batch.p99} | ${r.batch.non2xx} | ${cpu(r.batch)} |`,
     );
   }
   const table = rows.join('\n');
   process.stdout.write(table + '\n');
+  if (GA4_ONLY) return;
   const out = path.join(ROOT, 'bench', 'results');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(

@@ -36,6 +36,8 @@ export interface EmbeddedBusOptions {
   segmentMaxBytes?: number;
   /** Coalesce concurrent publishes into one write + fsync (default true). */
   groupCommit?: boolean;
+  /** Commits writing and syncing at once per topic (see TopicLog). */
+  maxInFlight?: number;
   /** Redelivery backoff after a handler rejection. */
   retry?: { initialMs: number; maxMs: number };
   /** Fallback reader wake-up when no append event arrives. */
@@ -70,6 +72,7 @@ export class EmbeddedBus implements EventBus {
         logger,
         segmentMaxBytes: options.segmentMaxBytes ?? DEFAULT_SEGMENT_BYTES,
         groupCommit: options.groupCommit ?? true,
+        maxInFlight: options.maxInFlight,
       };
       const events = await TopicLog.open({ ...common, dir: path.join(options.dir, topics.events) });
       const invalid = await TopicLog.open({ ...common, dir: path.join(options.dir, topics.invalid) });

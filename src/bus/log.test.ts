@@ -122,6 +122,9 @@ test('pipelined commits are acknowledged in order, and readers see exactly the a
   const read = await log.read(log.start, 1000);
   expect(read.messages.map((m) => m.data.toString())).toEqual(order.map((i) => `m${i}`));
   expect(log.stats.records).toBe(200);
+  // Commit timings: every commit's acknowledgement comes at or after its write settled.
+  expect(log.stats.writeMs).toBeGreaterThan(0);
+  expect(log.stats.ackMs).toBeGreaterThanOrEqual(log.stats.writeMs);
   await log.close();
 });
 

@@ -71,6 +71,8 @@ interface Commit {
   error: Error | null;
   /** Resolves when settled. */
   done: Promise<void>;
+  /** performance.now() when the write was submitted. */
+  started: number;
 }
 
 const DEFAULT_MAX_IN_FLIGHT = 3;
@@ -117,7 +119,15 @@ export class TopicLog {
   private readonly readHandles = new Map<number, FileHandle>();
   private retention: Promise<void> = Promise.resolve();
   /** Counters for health and benchmarks. */
-  readonly stats = { commits: 0, records: 0, bytes: 0, truncatedBytes: 0 };
+  readonly stats = {
+    commits: 0,
+    records: 0,
+    bytes: 0,
+    truncatedBytes: 0,
+    /** Summed milliseconds from a commit's start to its write settling, and to its acknowledgement. */
+    writeMs: 0,
+    ackMs: 0,
+  };
 
   private constructor(private readonly options: TopicLogOptions) {
     this.events.setMaxListeners(0);
@@ -336,9 +346,11 @@ export class TopicLog {
       settled: false,
       error: null,
       done: Promise.resolve(),
+      started: 0,
     };
     tail.size = commit.end;
     const handle = this.active;
+    commit.started = performance.now();
     commit.done = (async () => {
       try {
         let written = 0;
@@ -351,6 +363,7 @@ export class TopicLog {
         commit.error = err as Error;
       }
       commit.settled = true;
+      this.stats.writeMs += performance.now() - commit.started;
       this.wake?.();
     })();
     this.inFlight.push(commit);
@@ -365,6 +378,7 @@ export class TopicLog {
       this.stats.commits += 1;
       this.stats.records += commit.records;
       this.stats.bytes += commit.end - commit.start;
+      this.stats.ackMs += performance.now() - commit.started;
       commit.publishes.forEach((p, i) => p.resolve(commit.ids[i]));
       this.events.emit('append');
     }
