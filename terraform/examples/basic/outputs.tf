@@ -32,3 +32,8 @@ output "destination_secret_ids" {
   description = "Secrets to add destination credential versions to."
   value       = module.tagpipe.destination_secret_ids
 }
+
+output "service_accounts" {
+  description = "Service account emails per workload (e.g. to admit the sync accounts to a Google Ads account)."
+  value       = module.tagpipe.service_accounts
+}
