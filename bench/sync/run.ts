@@ -34,6 +34,7 @@ function fakeDestination(
   name: string,
   limits: DestinationLimits,
   capabilities: Destination['capabilities'],
+  dedup: Destination['dedup'],
 ): Destination<unknown> & { requests: number; bytes: number } {
   const dest = {
     name,
@@ -42,7 +43,7 @@ function fakeDestination(
     capabilities,
     limits,
     requiredConsent: ['ads'] as Destination['requiredConsent'],
-    dedup: 'idempotent' as const,
+    dedup,
     requests: 0,
     bytes: 0,
     send(batch: Parameters<Destination['send']>[0]): Promise<Outcome[]> {
@@ -160,11 +161,14 @@ async function measureAll(dir: string): Promise<Measured[]> {
     clock: systemClock,
   };
   // Limits as documented: Meta custom audience users 10,000 per request; Conversions API 1,000 events per request.
-  const audiences = fakeDestination('fake-audiences', { maxBatchSize: 10_000, maxConcurrency: 4 }, [
-    'audience_add',
-    'audience_remove',
-  ]);
-  const conversions = fakeDestination('fake-capi', { maxBatchSize: 1000, maxConcurrency: 4 }, ['events']);
+  // Deduplication as the vendors document it: audience adds/removes are idempotent, CAPI dedups on event_id.
+  const audiences = fakeDestination(
+    'fake-audiences',
+    { maxBatchSize: 10_000, maxConcurrency: 4 },
+    ['audience_add', 'audience_remove'],
+    'idempotent',
+  );
+  const conversions = fakeDestination('fake-capi', { maxBatchSize: 1000, maxConcurrency: 4 }, ['events'], 'event_id');
   const mirror = parseSync({
     name: 'bench_mirror',
     source: 'audience_members',
