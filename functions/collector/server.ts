@@ -20,6 +20,7 @@ import { CollectorMetrics } from './metrics';
 import { CollectorPipeline, type HitContext, type PipelineResult } from './pipeline';
 import { parseGa4 } from './protocols/ga4';
 import { TRANSPARENT_GIF, parsePixel } from './protocols/pixel';
+import { lazyQuery } from './query';
 import { type SegmentCall, parseSegment } from './protocols/segment';
 
 export interface CollectorOptions {
@@ -125,6 +126,8 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
     // Keep-alive longer than Cloud Run's / the LB's idle timeout avoids races on reused connections.
     keepAliveTimeout: 650_000,
     return503OnClosing: true,
+    // The protocol routes parse their own query strings; `request.query` is parsed only where it is read.
+    routerOptions: { querystringParser: lazyQuery },
   });
 
   // Bodies are read as bytes, whatever the declared type: analytics.js posts JSON as text/plain to avoid a
