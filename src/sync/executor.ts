@@ -26,7 +26,7 @@ import type {
 } from '../core/destination';
 import { ConfigError, RetryableError } from '../core/errors';
 import type { Consent } from '../core/event';
-import type { DuckDbWarehouse, SyncWarehouse } from '../warehouse/duckdb';
+import { SYNC_SEND_MEMORY_LIMIT, type DuckDbWarehouse, type SyncWarehouse } from '../warehouse/duckdb';
 import type { SyncDefinition } from './config';
 import {
   ensureState,
@@ -360,7 +360,11 @@ export async function runSync(sync: SyncDefinition, deps: ExecutorDeps): Promise
   );
   const executor = new BatchExecutor(sync, deps, { key, run, limits, purposes: summary.purposes, logger, d, dataset });
   try {
-    await executor.execute(summary);
+    if (wh.kind === 'duckdb') {
+      await (wh as DuckDbWarehouse).withMemoryLimit(SYNC_SEND_MEMORY_LIMIT, () => executor.execute(summary));
+    } else {
+      await executor.execute(summary);
+    }
     run.status = run.failed > 0 || run.rejected > 0 ? 'partial' : 'ok';
   } catch (error) {
     run.status = 'failed';

@@ -27,6 +27,12 @@ import { localPaths, type QueryParams, type RawTable, type Warehouse } from './t
 /** DuckDB budget of a read-write open (a sync run) unless the caller sets one. */
 export const SYNC_MEMORY_LIMIT = '64MB';
 export const SYNC_THREADS = 1;
+/**
+ * DuckDB budget while a sync sends: it only reads the plan a page at a time and appends ledger rows, so the plan
+ * table's blocks it would otherwise keep cached at the full budget are evicted (read again from the OS page cache)
+ * and the JavaScript heap has the room during the send.
+ */
+export const SYNC_SEND_MEMORY_LIMIT = '24MB';
 
 /** Catalog name the warehouse file is attached under; `USE` makes `marts.x` and `_tagpipe.x` resolve to it. */
 export const WAREHOUSE_CATALOG = 'warehouse';
@@ -318,6 +324,30 @@ export class DuckDbWarehouse implements SyncWarehouse {
     const next = aside.queue.then(run, run);
     aside.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Runs `fn` with DuckDB's memory_limit set to `limit`, then restores the limit it had. When
+   * DuckDB cannot free enough at once, `fn` runs at the old limit.
+   */
+  async withMemoryLimit<T>(limit: string, fn: () => Promise<T>): Promise<T> {
+    // current_setting reads e.g. '61.0 MiB', which SET accepts back.
+    const [row] = await this.query<{ limit: string }>(`SELECT current_setting('memory_limit') AS "limit"`);
+    const previous = row?.limit;
+    let lowered = false;
+    if (previous) {
+      try {
+        await this.exec(`SET memory_limit = '${limit.replace(/'/g, '')}'`);
+        lowered = true;
+      } catch {
+        lowered = false;
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      if (lowered && previous) await this.exec(`SET memory_limit = '${previous.replace(/'/g, '')}'`);
+    }
   }
 
   private memoryConnection: DuckDBConnection | null = null;

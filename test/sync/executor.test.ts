@@ -60,6 +60,25 @@ describe('executor', () => {
     expect((await run(wh, conv(), dest, new FakeClock())).run.planned).toBe(0);
   });
 
+  test('the send runs at the smaller DuckDB budget, and the run ends with the budget it started with', async () => {
+    await addConversions(wh, 6);
+    const limit = async () => (await wh.query<{ l: string }>(`SELECT current_setting('memory_limit') AS l`))[0].l;
+    const before = await limit();
+    const during: string[] = [];
+    const dest = testDestination({
+      limits: { maxBatchSize: 3 },
+      respond: async (records) => {
+        during.push(await limit());
+        return records.map(() => ({ status: 'ok' as const }));
+      },
+    });
+    expect((await run(wh, conv(), dest, new FakeClock())).run).toMatchObject({ status: 'ok', delivered: 6 });
+    // SYNC_SEND_MEMORY_LIMIT (24 MB) as DuckDB prints it, under the open's 64 MB (61.0 MiB).
+    expect(during).toEqual(['22.8 MiB', '22.8 MiB']);
+    expect(before).toBe('61.0 MiB');
+    expect(await limit()).toBe(before);
+  });
+
   test('fills batches to the payload byte limit', async () => {
     await addConversions(wh, 9);
     // The executor sizes a record by its JSON text from planning (key first, then the columns): equal here for all 9 rows.
