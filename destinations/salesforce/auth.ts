@@ -1,8 +1,10 @@
 /**
  * Salesforce access tokens for a run: every REST and Bulk API call goes through `authorized`, which sends it with
- * the current token and, on 401 (INVALID_SESSION_ID: the session expired or was revoked), gets a new token once
- * through the configured OAuth flow and sends the request again. A second 401 is a permanent auth failure: a
- * ConfigError that fails the run and says what to fix. Token endpoints
+ * the current token and, on 401 (INVALID_SESSION_ID: the session expired or was revoked), gets a new token
+ * through the configured OAuth flow and sends the request again. Renewed tokens refused twice in a row are a
+ * permanent auth failure: a ConfigError that fails the run and says what to fix. A renewed token that has worked
+ * and since expired is renewed again (at most MAX_RENEWALS times per request), since concurrent requests share
+ * renewals. Token endpoints
  * (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm): `refresh_token`,
  * `client_credentials` and the JWT bearer grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`, RS256 assertion
  * with iss = client id, sub = username, aud = login URL, exp within 3 minutes).
@@ -20,7 +22,12 @@ interface Session {
   /** The refresh in flight: concurrent requests that hit 401 with the same token share it. */
   refreshing?: Promise<string>;
   refreshes: number;
+  /** The last token a request got a non-401 answer with: a 401 on it means it expired, not that it is refused. */
+  worked?: string;
 }
+
+/** Renewals one request may trigger: enough for concurrent requests racing a short session, bounded. */
+const MAX_RENEWALS = 3;
 
 /** One session per run: the executor hands every batch of a run the same config object. */
 const sessions = new WeakMap<SalesforceConfig, Session>();
@@ -44,27 +51,35 @@ export async function authorized(ctx: Ctx, build: (token: string) => HttpRequest
   // Dry-run: the request goes to the outbox; never call the token endpoint (its body would carry the secrets).
   if (ctx.dryRun) return ctx.http(build(ctx.config.accessToken ?? 'dry-run'));
   const session = sessionOf(ctx.config);
-  const token = session.token ?? (await renew(ctx, session, undefined));
-  const first = await ctx.http(build(token));
-  if (first.status !== 401) return first;
-  if (!ctx.config.auth) {
-    throw new ConfigError(
-      `Salesforce refused the access token (${describe401(first)}) and no auth flow is configured to renew it: ` +
-        'set auth (refresh_token, client_credentials or jwt_bearer) on the salesforce destination, or provide a ' +
-        'new SALESFORCE_ACCESS_TOKEN',
-      'destinations.salesforce.accessToken',
-    );
+  let token = session.token ?? (await renew(ctx, session, undefined));
+  for (let renewals = 0; ; renewals++) {
+    const response = await ctx.http(build(token));
+    if (response.status !== 401) {
+      session.worked = token;
+      return response;
+    }
+    if (!ctx.config.auth) {
+      throw new ConfigError(
+        `Salesforce refused the access token (${describe401(response)}) and no auth flow is configured to renew ` +
+          'it: set auth (refresh_token, client_credentials or jwt_bearer) on the salesforce destination, or ' +
+          'provide a new SALESFORCE_ACCESS_TOKEN',
+        'destinations.salesforce.accessToken',
+      );
+    }
+    // The token the run started with may simply have expired, and a renewed one another request used first may
+    // have expired since (concurrent requests share renewals, and answers arrive in any order); two renewals in a
+    // row that never worked mean the tokens are refused.
+    if ((renewals >= 2 && session.worked !== token) || renewals >= MAX_RENEWALS) {
+      throw new ConfigError(
+        `Salesforce refused a just-issued access token (${describe401(response)}): check that the integration ` +
+          'user\'s profile or permission set has "API Enabled", that the connected app admits the user (OAuth ' +
+          'policies: permitted users, IP relaxation), and that endpoint is the instance URL of the org the token is for',
+        'destinations.salesforce.auth',
+      );
+    }
+    token = await renew(ctx, session, token);
+    ctx.logger.info({ refreshes: session.refreshes }, 'Salesforce session expired; continuing with a renewed token');
   }
-  const fresh = await renew(ctx, session, token);
-  ctx.logger.info({ refreshes: session.refreshes }, 'Salesforce session expired; continuing with a renewed token');
-  const second = await ctx.http(build(fresh));
-  if (second.status !== 401) return second;
-  throw new ConfigError(
-    `Salesforce refused a just-issued access token (${describe401(second)}): check that the integration user's ` +
-      'profile or permission set has "API Enabled", that the connected app admits the user (OAuth policies: ' +
-      'permitted users, IP relaxation), and that endpoint is the instance URL of the org the token is for',
-    'destinations.salesforce.auth',
-  );
 }
 
 function describe401(response: HttpResponse): string {
