@@ -299,6 +299,11 @@ describe('redactProperties (copy on write)', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('returns an input holding NaN (possible outside JSON) as it is', () => {
+    const input = { n: Number.NaN, list: [Number.NaN] };
+    expect(redactProperties(input)).toBe(input);
+  });
+
   it('never changes its input, and returns the input itself whenever nothing was redacted', () => {
     const text = fc.oneof(
       fc.string({ maxLength: 12 }),

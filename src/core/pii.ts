@@ -540,7 +540,8 @@ function redactValue(value: unknown, depth: number, key: string | null): unknown
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
       const r = redactValue(v, depth + 1, null);
-      if (out === null && r !== v) out = value.slice(0, i);
+      // Object.is: NaN (possible outside JSON) is returned as it is and must not count as a change
+      if (out === null && !Object.is(r, v)) out = value.slice(0, i);
       if (out !== null) out.push(r);
     }
     return out ?? value;
@@ -553,7 +554,7 @@ function redactValue(value: unknown, depth: number, key: string | null): unknown
     const k = keys[i];
     const v = obj[k];
     const r = redactValue(v, depth + 1, k);
-    if (out === null && r !== v) {
+    if (out === null && !Object.is(r, v)) {
       out = {};
       for (let j = 0; j < i; j++) setOwn(out, keys[j], obj[keys[j]]);
     }
