@@ -194,6 +194,14 @@ function eventIdSql(row: RowAccess): string {
   return row.text('event_id');
 }
 
+/** Whether the ledger holds any settled (ok, rejected or unknown) record of this sync. */
+async function hasSettledLedgerRows(ctx: PlanContext, ledger: string, name: string): Promise<boolean> {
+  const rows = await ctx.wh.query<{ one: number }>(
+    `SELECT 1 AS one FROM ${ledger} WHERE sync = ${name} AND outcome IN ('ok', 'rejected', 'unknown') LIMIT 1`,
+  );
+  return rows.length > 0;
+}
+
 /** Builds the plan table and summarises it. Does not refuse by itself: the caller applies `refusal`. */
 export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary> {
   const { wh, d, sync } = ctx;
@@ -222,6 +230,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   const notBlocked = (alias: string, action: string, hash: string) =>
     `NOT EXISTS (SELECT 1 FROM ${blocked} b WHERE b.k = ${alias} AND b.action = '${action}' AND b.row_hash = ${hash})`;
   let body: string;
+  let appendFirstRun = false;
   const [{ n: snapshotRows }] = await wh.query<{ n: number }>(
     `SELECT COUNT(*) AS n FROM ${snapshots} WHERE sync = ${name}`,
   );
@@ -249,6 +258,11 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     body = `SELECT CASE WHEN s.k IS NULL THEN 'add' ELSE 'change' END AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src`)} c LEFT JOIN ${snap} s ON s.k = c._tp_key
       WHERE (s.k IS NULL OR s.row_hash <> c._tp_hash) AND ${notBlocked('c._tp_key', 'upsert', 'c._tp_hash')}`;
+  } else if (!(await hasSettledLedgerRows(ctx, ledger, name))) {
+    // A first run (or after a reset): no key has been sent, so every row in the window is planned. As for a first
+    // mirror run, skipping the anti-join spares a hash table over every source key.
+    appendFirstRun = true;
+    body = `SELECT 'send' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src`)} c`;
   } else {
     // As in mirror: the keys not sent yet are found on keys alone, then only their rows are read.
     const unsent = `(SELECT n._tp_key FROM (${sourceSql}) n WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name}
@@ -292,9 +306,11 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   }));
   let watermark: Date | null = null;
   if (sync.mode === 'append') {
-    const [w] = await wh.query<{ w: string | null }>(
-      `SELECT MAX(s.${d.col(sync.timeColumn)}) AS w FROM (${sourceSql}) s JOIN ${planTable} p ON p._tp_key = s._tp_key`,
-    );
+    // On a first run every source row is planned, so the newest planned time is the source's newest.
+    const newest = appendFirstRun
+      ? `SELECT MAX(s.${d.col(sync.timeColumn)}) AS w FROM (${sourceSql}) s`
+      : `SELECT MAX(s.${d.col(sync.timeColumn)}) AS w FROM (${sourceSql}) s JOIN ${planTable} p ON p._tp_key = s._tp_key`;
+    const [w] = await wh.query<{ w: string | null }>(newest);
     watermark = w?.w ? new Date(w.w) : null;
   }
   return {
