@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../core/logger';
 import { outcomeFailed, SyncEngine, type SyncOutcome } from '../sync/engine';
 import type { Progress } from '../sync/executor';
 import type { PlanSummary } from '../sync/planner';
-import { STATE_TABLES } from '../sync/ledger';
+import { STATE_TABLES, type RunRecord } from '../sync/ledger';
 import { readOutbox } from '../sync/outbox';
 import { dialectFor, type Dialect } from '../sync/sql';
 import { createStreamSync, type StreamSyncDeps } from '../sync/stream';
@@ -123,24 +123,27 @@ export interface RunVerification {
   reasons: string | null;
 }
 
-export interface RunStatus {
-  run_id: string;
-  sync: string;
-  status: string;
-  dry_run: boolean;
+/** A `sync_runs` row as `sync status` shows it (its time as the warehouse renders it). */
+export interface RunStatus extends Pick<
+  RunRecord,
+  | 'run_id'
+  | 'sync'
+  | 'status'
+  | 'dry_run'
+  | 'planned'
+  | 'adds'
+  | 'changes'
+  | 'removes'
+  | 'delivered'
+  | 'rejected'
+  | 'failed'
+  | 'unknown'
+  | 'requests'
+  | 'error'
+> {
   started_at: string;
-  planned: number;
-  adds: number;
-  changes: number;
-  removes: number;
-  delivered: number;
-  rejected: number;
-  failed: number;
-  unknown: number;
-  requests: number;
   /** Absent when the run checked no request (its destination has no check, or nothing was accepted). */
   verification?: RunVerification;
-  error: string | null;
 }
 
 const missingTable = (error: unknown) => /does not exist|not found/i.test((error as Error).message);
