@@ -172,3 +172,27 @@ test('a failed commit fails itself and every later one in flight; the file is cu
   expect(reopened.stats.truncatedBytes).toBe(0);
   await reopened.close();
 });
+
+test('readers opening the same segment at once share one handle, and close leaves no descriptor open', async () => {
+  const dir = path.join(root, String(n++));
+  const writer = await open(dir);
+  for (let i = 0; i < 5; i++) await writer.append([{ data: Buffer.from(`m${i}`), attributes: {} }]);
+  await writer.close();
+  const segment = fs.realpathSync(path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.seg')) as string));
+  // Descriptors of this process open on the segment (the active one, for appends, plus read handles).
+  const openOnSegment = () =>
+    fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === segment;
+      } catch {
+        return false;
+      }
+    }).length;
+  const log = await open(dir);
+  const before = openOnSegment();
+  const reads = await Promise.all(Array.from({ length: 4 }, () => log.read(log.start, 100)));
+  expect(reads.map((r) => r.messages.length)).toEqual([5, 5, 5, 5]);
+  expect(openOnSegment()).toBe(before + 1);
+  await log.close();
+  expect(openOnSegment()).toBe(0);
+});

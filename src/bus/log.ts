@@ -511,12 +511,17 @@ export class TopicLog {
   }
 
   private async readHandle(base: number): Promise<FileHandle> {
-    let handle = this.readHandles.get(base);
-    if (!handle) {
-      handle = await fs.open(path.join(this.options.dir, segmentName(base)), 'r');
-      this.readHandles.set(base, handle);
+    const cached = this.readHandles.get(base);
+    if (cached) return cached;
+    const opened = await fs.open(path.join(this.options.dir, segmentName(base)), 'r');
+    // Two readers may have opened the segment at once: keep one handle, close the other (never leave one to GC).
+    const raced = this.readHandles.get(base);
+    if (raced) {
+      await opened.close();
+      return raced;
     }
-    return handle;
+    this.readHandles.set(base, opened);
+    return opened;
   }
 
   /** The subscription's next position: its checkpoint, or the oldest retained record for a new one. */
