@@ -14,7 +14,7 @@ import type { Config } from '../core/config';
 import { allows, purposesFor } from '../core/consent';
 import { systemClock, type Clock, type HttpClient, type Outcome, type SyncRecord } from '../core/destination';
 import { RetryableError } from '../core/errors';
-import { canonicalEventSchema, formatIssues, type CanonicalEvent } from '../core/event';
+import { checkCanonicalEvent, formatIssues, type CanonicalEvent } from '../core/event';
 import { createHttpClient, DEFAULT_USER_AGENT } from '../core/http';
 import { localPaths } from '../warehouse/types';
 import type { SyncWarehouse } from '../warehouse/duckdb';
@@ -332,7 +332,7 @@ export function createStreamSync(config: Config, deps: StreamSyncDeps): StreamSy
     const messageId = String(message.messageId ?? message.message_id ?? '');
     let event: CanonicalEvent;
     try {
-      const parsed = canonicalEventSchema.safeParse(JSON.parse(Buffer.from(message.data, 'base64').toString('utf8')));
+      const parsed = checkCanonicalEvent(JSON.parse(Buffer.from(message.data, 'base64').toString('utf8')));
       if (!parsed.success) throw new Error(formatIssues(parsed.error).join('; '));
       event = parsed.data;
     } catch (error) {
