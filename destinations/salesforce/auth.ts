@@ -46,8 +46,12 @@ export function refreshCount(config: SalesforceConfig): number {
   return sessions.get(config)?.refreshes ?? 0;
 }
 
-/** Sends `build(token)`; on 401 renews the token once and sends again. */
-export async function authorized(ctx: Ctx, build: (token: string) => HttpRequest): Promise<HttpResponse> {
+/** Sends `request` with the current token as bearer; on 401 renews the token and sends again. */
+export async function authorized(ctx: Ctx, request: HttpRequest): Promise<HttpResponse> {
+  const build = (token: string): HttpRequest => ({
+    ...request,
+    headers: { ...request.headers, authorization: `Bearer ${token}` },
+  });
   // Dry-run: the request goes to the outbox; never call the token endpoint (its body would carry the secrets).
   if (ctx.dryRun) return ctx.http(build(ctx.config.accessToken ?? 'dry-run'));
   const session = sessionOf(ctx.config);

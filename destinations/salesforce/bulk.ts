@@ -28,17 +28,13 @@ function call(
   contentType = 'application/json',
 ) {
   // A job can outlive the session (polling for minutes): `authorized` renews it on 401 and resends the call.
-  return authorized(ctx, (token) => ({
+  return authorized(ctx, {
     method,
     url,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body !== undefined ? { 'content-type': contentType } : {}),
-      accept: 'application/json',
-    },
+    headers: { ...(body !== undefined ? { 'content-type': contentType } : {}), accept: 'application/json' },
     body,
     timeoutMs: ctx.config.timeoutMs,
-  }));
+  });
 }
 
 const ok = (response: HttpResponse) => response.status >= 200 && response.status < 300;

@@ -13,14 +13,13 @@ export async function upsertRecords(
   ctx: DestinationContext<SalesforceConfig>,
 ): Promise<Outcome[]> {
   const { endpoint, apiVersion, object, externalIdField, timeoutMs } = ctx.config;
-  const body = JSON.stringify(requestBody(records));
-  const response = await authorized(ctx, (token) => ({
+  const response = await authorized(ctx, {
     method: 'PATCH',
     url: `${endpoint.replace(/\/+$/, '')}/services/data/${apiVersion}/composite/sobjects/${object}/${externalIdField}`,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(requestBody(records)),
     timeoutMs,
-  }));
+  });
   return classify(response, records.length);
 }
 
