@@ -59,15 +59,19 @@ async function seed(
   await wh.close();
 }
 
+/** 200 consented conversions an hour before the real clock: the child runs on system time, the window is the last 7 days. */
+function seedConversions(dir: string): Promise<void> {
+  return seed(dir, async (wh) => {
+    await wh.exec(`CREATE OR REPLACE TABLE marts.conversions AS SELECT 'c' || lpad(CAST(i AS VARCHAR), 4, '0') AS conversion_key,
+      'e' || CAST(i AS VARCHAR) AS event_id, now()::TIMESTAMP - INTERVAL 1 HOUR AS occurred_at, true AS consent_ads, 'gcm' AS consent_source
+      FROM range(200) t(i)`);
+  });
+}
+
 describe('crash safety (kill -9 mid-run, then run again)', () => {
   test('append to a destination that cannot deduplicate: nothing lost, nothing sent twice, the in-flight batch is unknown', async () => {
     const dir = tempDir();
-    // Rows an hour before the real clock: the child runs on system time, the window is the last 7 days.
-    await seed(dir, async (wh) => {
-      await wh.exec(`CREATE OR REPLACE TABLE marts.conversions AS SELECT 'c' || lpad(CAST(i AS VARCHAR), 4, '0') AS conversion_key,
-        'e' || CAST(i AS VARCHAR) AS event_id, now()::TIMESTAMP - INTERVAL 1 HOUR AS occurred_at, true AS consent_ads, 'gcm' AS consent_source
-        FROM range(200) t(i)`);
-    });
+    await seedConversions(dir);
     await crashMidRun(dir, 'append', 'none');
     const afterCrash = vendorLog(dir);
     expect(afterCrash).toHaveLength(150); // three batches of 50 reached the vendor
@@ -141,11 +145,7 @@ describe('crash safety (kill -9 mid-run, then run again)', () => {
 
   test('append to a destination that deduplicates on event_id: the in-flight batch is re-sent, every event delivered', async () => {
     const dir = tempDir();
-    await seed(dir, async (wh) => {
-      await wh.exec(`CREATE OR REPLACE TABLE marts.conversions AS SELECT 'c' || lpad(CAST(i AS VARCHAR), 4, '0') AS conversion_key,
-        'e' || CAST(i AS VARCHAR) AS event_id, now()::TIMESTAMP - INTERVAL 1 HOUR AS occurred_at, true AS consent_ads, 'gcm' AS consent_source
-        FROM range(200) t(i)`);
-    });
+    await seedConversions(dir);
     await crashMidRun(dir, 'append', 'event_id');
     const inFlight = vendorLog(dir).slice(100, 150);
     expect(inFlight).toHaveLength(50);
