@@ -154,15 +154,15 @@ const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 
 /**
  * Every hit of a page view carries the same URL, and parsing one costs microseconds: recent answers are
- * remembered (read-only maps).
+ * remembered (read-only maps; URLs over 2048 characters are parsed each time rather than pinned in memory).
  */
-const urlParams = new BoundedCache<ReadonlyMap<string, string>>(5000);
+const urlParams = new BoundedCache<ReadonlyMap<string, string>>(5000, 2048);
 
 /** Query parameters by lowercased name (first value wins); empty when the URL does not parse. */
 function queryParams(url: string | null | undefined): ReadonlyMap<string, string> {
   // No `?` anywhere: there is no query component to read.
   if (typeof url !== 'string' || url === '' || !url.includes('?')) return NO_PARAMS;
-  return url.length <= 2048 ? urlParams.get(url, parseQueryParams) : parseQueryParams(url);
+  return urlParams.get(url, parseQueryParams);
 }
 
 function parseQueryParams(url: string): ReadonlyMap<string, string> {

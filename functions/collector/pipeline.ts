@@ -92,9 +92,11 @@ const campaigns = new BoundedCache<ReturnType<typeof campaignFromUrl>>(5000);
 /**
  * Consent decisions by signals and country (the policy is fixed per pipeline): the events of a batch, and the
  * hits of a visit, send the same signals, and a TCF string costs tens of microseconds to decode. A decision is
- * shared by every event that gets it, and is never modified.
+ * shared by every event that gets it, and is never modified. Very long keys (a TCF string is usually < 1 KB) are
+ * decided each time rather than pinned in memory.
  */
 const CONSENT_CACHE = 2000;
+const MAX_CONSENT_KEY = 4096;
 
 /** The signals' identity as text; undefined parts are left empty (a signal is a short string or a boolean). */
 function consentKey(s: ConsentSignals, gpc: boolean, country: string | null): string {
@@ -116,17 +118,13 @@ function consentKey(s: ConsentSignals, gpc: boolean, country: string | null): st
 }
 
 export class CollectorPipeline {
-  private readonly consents = new BoundedCache<ConsentDecision>(CONSENT_CACHE);
+  private readonly consents = new BoundedCache<ConsentDecision>(CONSENT_CACHE, MAX_CONSENT_KEY);
 
   constructor(private readonly deps: PipelineDeps) {}
 
   private consentFor(signals: ConsentSignals, gpc: boolean, country: string | null): ConsentDecision {
     const policy = this.deps.config.consent;
-    const key = consentKey(signals, gpc, country);
-    // Very long keys (a TCF string is usually < 1 KB) are decided each time rather than pinned in memory.
-    if (key.length > 4096)
-      return normalizeConsentDetailed({ ...signals, gpc: signals.gpc ?? gpc }, { country, policy });
-    return this.consents.get(key, () =>
+    return this.consents.get(consentKey(signals, gpc, country), () =>
       normalizeConsentDetailed({ ...signals, gpc: signals.gpc ?? gpc }, { country, policy }),
     );
   }

@@ -13,3 +13,14 @@ test('computes each key once, keeps null results, and evicts the oldest beyond i
   cache.get('a', make);
   expect(calls).toEqual(['a', 'x', 'b', 'a']);
 });
+
+test('computes keys over the length bound each time without storing them', () => {
+  const calls: string[] = [];
+  const cache = new BoundedCache<string>(10, 3);
+  const make = (k: string) => (calls.push(k), k.toUpperCase());
+  expect(cache.get('abc', make)).toBe('ABC');
+  expect(cache.get('abc', make)).toBe('ABC');
+  expect(cache.get('abcd', make)).toBe('ABCD');
+  expect(cache.get('abcd', make)).toBe('ABCD');
+  expect(calls).toEqual(['abc', 'abcd', 'abcd']);
+});

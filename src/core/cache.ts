@@ -6,9 +6,17 @@
 export class BoundedCache<V> {
   private readonly map = new Map<string, V>();
 
-  constructor(private readonly max: number) {}
+  /**
+   * @param max entries kept
+   * @param maxKeyLength keys longer than this are computed each time rather than pinned in memory
+   */
+  constructor(
+    private readonly max: number,
+    private readonly maxKeyLength = Infinity,
+  ) {}
 
   get(key: string, make: (key: string) => V): V {
+    if (key.length > this.maxKeyLength) return make(key);
     let value = this.map.get(key);
     if (value === undefined) {
       value = make(key);

@@ -451,21 +451,18 @@ function redactQuery(query: string): string {
  */
 export function redactUrl(url: string): string {
   if (typeof url !== 'string' || url === '') return url;
-  return rememberRedaction(redactedUrls, url, () => redactUrlUncached(url));
+  return redactedUrls.get(url, redactUrlUncached);
 }
 
 /**
  * Pages repeat across events (every hit of a visit carries the same URL and query): remember recent answers.
- * Keys are the raw text, so a cached answer is exactly what the redaction would compute.
+ * Keys are the raw text, so a cached answer is exactly what the redaction would compute. Very long texts are
+ * computed each time rather than pinned in memory.
  */
-function rememberRedaction(cache: BoundedCache<string>, text: string, redact: () => string): string {
-  // Very long texts are computed each time rather than pinned in memory.
-  return text.length <= 2048 ? cache.get(text, redact) : redact();
-}
-
 const REDACTION_CACHE = 5000;
-const redactedUrls = new BoundedCache<string>(REDACTION_CACHE);
-const redactedSearches = new BoundedCache<string>(REDACTION_CACHE);
+const MAX_CACHED_TEXT = 2048;
+const redactedUrls = new BoundedCache<string>(REDACTION_CACHE, MAX_CACHED_TEXT);
+const redactedSearches = new BoundedCache<string>(REDACTION_CACHE, MAX_CACHED_TEXT);
 
 function redactUrlUncached(url: string): string {
   const hashAt = url.indexOf('#');
@@ -494,9 +491,11 @@ function redactUrlUncached(url: string): string {
 /** `?a=b&c=d` or `a=b&c=d` (the page's `search`), redacted like a URL query. */
 export function redactSearch(search: string): string {
   if (typeof search !== 'string' || search === '') return search;
-  return rememberRedaction(redactedSearches, search, () =>
-    search.startsWith('?') ? `?${redactQuery(search.slice(1))}` : redactQuery(search),
-  );
+  return redactedSearches.get(search, redactSearchUncached);
+}
+
+function redactSearchUncached(search: string): string {
+  return search.startsWith('?') ? `?${redactQuery(search.slice(1))}` : redactQuery(search);
 }
 
 // ---------------------------------------------------------------- the collector's guard

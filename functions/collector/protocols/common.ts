@@ -118,12 +118,15 @@ export function isForbiddenName(name: string): boolean {
 
 type PageParts = { path?: string; search?: string; host?: string };
 
-/** Every event of a page view carries the same URL, and `new URL` costs microseconds: remember recent answers. */
-const pagePartsCache = new BoundedCache<Readonly<PageParts>>(5000);
+/**
+ * Every event of a page view carries the same URL, and `new URL` costs microseconds: remember recent answers (URLs
+ * up to 2048 characters; longer ones are parsed each time rather than pinned in memory).
+ */
+const pagePartsCache = new BoundedCache<Readonly<PageParts>>(5000, 2048);
 
 /** Host, path and query string of a page URL; empty when the URL does not parse. The result is shared: read only. */
 export function pageParts(url: string): Readonly<PageParts> {
-  return url.length <= 2048 ? pagePartsCache.get(url, pagePartsUncached) : pagePartsUncached(url);
+  return pagePartsCache.get(url, pagePartsUncached);
 }
 
 function pagePartsUncached(url: string): PageParts {
