@@ -11,7 +11,7 @@ import { dryRunOutcomes, excerpt, isObject, times } from '../shared';
 import { authorized } from './auth';
 import { classify, outcomeFor } from './client';
 import { MAX_BULK_RECORD_CHARS, type SalesforceConfig } from './config';
-import { csvLine, parseCsv } from './csv';
+import { csvHeader, csvLine, parseCsv } from './csv';
 import type { SalesforceRecord } from './transform';
 
 type Ctx = DestinationContext<SalesforceConfig>;
@@ -46,15 +46,16 @@ const ok = (response: HttpResponse) => response.status >= 200 && response.status
  */
 export async function bulkUpsert(records: SalesforceRecord[], ctx: Ctx): Promise<Outcome[]> {
   const columns = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => k !== 'attributes')))];
-  const header = csvLine(columns, Object.fromEntries(columns.map((c) => [c, c])));
+  const header = csvHeader(columns);
+  const headerBytes = Buffer.byteLength(header) + 1;
   const limit = ctx.config.bulkMaxUploadBytes;
   const outcomes: Outcome[] = new Array<Outcome>(records.length);
   const jobs: { at: number[]; lines: string[]; bytes: number }[] = [];
-  let job = { at: [] as number[], lines: [] as string[], bytes: Buffer.byteLength(header) + 1 };
+  let job = { at: [] as number[], lines: [] as string[], bytes: headerBytes };
   records.forEach((record, i) => {
     const line = csvLine(columns, record);
     const bytes = Buffer.byteLength(line) + 1;
-    if (line.length > MAX_BULK_RECORD_CHARS || Buffer.byteLength(header) + 1 + bytes > limit) {
+    if (line.length > MAX_BULK_RECORD_CHARS || headerBytes + bytes > limit) {
       outcomes[i] = {
         status: 'rejected',
         reason: `the record is ${line.length} characters of CSV: Bulk API takes at most ${MAX_BULK_RECORD_CHARS} per record and ${limit} bytes per upload`,
@@ -64,7 +65,7 @@ export async function bulkUpsert(records: SalesforceRecord[], ctx: Ctx): Promise
     }
     if (job.bytes + bytes > limit) {
       jobs.push(job);
-      job = { at: [], lines: [], bytes: Buffer.byteLength(header) + 1 };
+      job = { at: [], lines: [], bytes: headerBytes };
     }
     job.at.push(i);
     job.lines.push(line);

@@ -4,9 +4,14 @@
 
 /** One CSV document from records; `columns` fixes the header order. Absent values are empty (= leave unchanged). */
 export function toCsv(columns: string[], records: Record<string, unknown>[]): string {
-  const lines = [columns.map(escape).join(',')];
+  const lines = [csvHeader(columns)];
   for (const record of records) lines.push(csvLine(columns, record));
   return `${lines.join('\n')}\n`;
+}
+
+/** The header line (no line ending). */
+export function csvHeader(columns: string[]): string {
+  return columns.map(escape).join(',');
 }
 
 /** One record's CSV line (no line ending). */
