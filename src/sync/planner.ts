@@ -230,16 +230,21 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   const notBlocked = (alias: string, action: string, hash: string) =>
     `NOT EXISTS (SELECT 1 FROM ${blocked} b WHERE b.k = ${alias} AND b.action = '${action}' AND b.row_hash = ${hash})`;
   let body: string;
-  let appendFirstRun = false;
   const [{ n: snapshotRows }] = await wh.query<{ n: number }>(
     `SELECT COUNT(*) AS n FROM ${snapshots} WHERE sync = ${name}`,
   );
   const snapshotSize = Number(snapshotRows);
-  if (sync.mode === 'mirror' && snapshotSize === 0) {
-    // A first run (or after a reset): everything is an add and nothing can be removed. Skipping the diff spares
-    // a hash table over every source key, which at a bounded memory limit spilled to disk.
-    body = `SELECT 'add' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src`)} c
-      WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}`;
+  // A first run (or after a reset): a mirror has no snapshot, an append no settled ledger row.
+  const firstRun =
+    sync.mode === 'mirror'
+      ? snapshotSize === 0
+      : sync.mode === 'append' && !(await hasSettledLedgerRows(ctx, ledger, name));
+  if (firstRun) {
+    // Every row in the window is planned (a mirror's as adds: nothing can be removed), so there is no diff to
+    // run; skipping it spares a hash table over every source key, which at a bounded memory limit spilled to
+    // disk. A mirror's ledger may still block an add rejected before a reset; an append's has no settled row.
+    const all = `SELECT '${sync.mode === 'mirror' ? 'add' : 'send'}' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src`)} c`;
+    body = sync.mode === 'mirror' ? `${all} WHERE ${notBlocked('c._tp_key', 'add', 'c._tp_hash')}` : all;
   } else if (sync.mode === 'mirror') {
     // The diff runs on keys alone, both ways; whole rows (payloads) are only read for the keys that differ. An
     // anti-join with the rows themselves on its probe side spilled every payload once its hash table of keys
@@ -258,11 +263,6 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
     body = `SELECT CASE WHEN s.k IS NULL THEN 'add' ELSE 'change' END AS _tp_action, ${planned}
       FROM ${json(`(${sourceSql}) src`)} c LEFT JOIN ${snap} s ON s.k = c._tp_key
       WHERE (s.k IS NULL OR s.row_hash <> c._tp_hash) AND ${notBlocked('c._tp_key', 'upsert', 'c._tp_hash')}`;
-  } else if (!(await hasSettledLedgerRows(ctx, ledger, name))) {
-    // A first run (or after a reset): no key has been sent, so every row in the window is planned. As for a first
-    // mirror run, skipping the anti-join spares a hash table over every source key.
-    appendFirstRun = true;
-    body = `SELECT 'send' AS _tp_action, ${planned} FROM ${json(`(${sourceSql}) src`)} c`;
   } else {
     // As in mirror: the keys not sent yet are found on keys alone, then only their rows are read.
     const unsent = `(SELECT n._tp_key FROM (${sourceSql}) n WHERE NOT EXISTS (SELECT 1 FROM ${ledger} l WHERE l.sync = ${name}
@@ -307,7 +307,7 @@ export async function plan(ctx: PlanContext, force = false): Promise<PlanSummary
   let watermark: Date | null = null;
   if (sync.mode === 'append') {
     // On a first run every source row is planned, so the newest planned time is the source's newest.
-    const newest = appendFirstRun
+    const newest = firstRun
       ? `SELECT MAX(s.${d.col(sync.timeColumn)}) AS w FROM (${sourceSql}) s`
       : `SELECT MAX(s.${d.col(sync.timeColumn)}) AS w FROM (${sourceSql}) s JOIN ${planTable} p ON p._tp_key = s._tp_key`;
     const [w] = await wh.query<{ w: string | null }>(newest);
