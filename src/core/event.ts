@@ -167,7 +167,7 @@ const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnPropert
  * A plain object (what JSON.parse makes), not an array or a class instance. Compared by shape rather than with
  * this realm's Object.prototype, so objects made in another realm (a vm context, structuredClone) count too.
  */
-function plainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainData(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
   const proto = Object.getPrototypeOf(v) as object | null;
   return proto === null || Object.getPrototypeOf(proto) === null;
@@ -195,7 +195,7 @@ const nullishSha = (v: unknown): boolean =>
 /** An optional object of optional strings with these keys (page, campaign, click_ids, geo, library). */
 function optStringObject(v: unknown, keys: ReadonlySet<string>): boolean {
   if (v === undefined) return true;
-  if (!plainObject(v) || !onlyKeys(v, keys)) return false;
+  if (!isPlainData(v) || !onlyKeys(v, keys)) return false;
   for (const k of keys) if (!optString(v[k])) return false;
   return true;
 }
@@ -217,7 +217,7 @@ function zodPlainConstructor(v: Record<string, unknown>): boolean {
 /** What z.record(z.string(), z.unknown()) accepts and returns unchanged. */
 function jsonRecord(v: unknown): boolean {
   return (
-    plainObject(v) &&
+    isPlainData(v) &&
     zodPlainConstructor(v) &&
     // zod drops an own `__proto__` key from a record's output; symbol keys fail its string key schema.
     !hasOwn(v, '__proto__') &&
@@ -256,7 +256,7 @@ const PROTOCOL_SET: ReadonlySet<unknown> = new Set(PROTOCOLS);
 const CONSENT_SOURCE_SET: ReadonlySet<unknown> = new Set(CONSENT_SOURCES);
 
 function contextOk(c: unknown): c is EventContext {
-  if (!plainObject(c) || !onlyKeys(c, CONTEXT_KEYS)) return false;
+  if (!isPlainData(c) || !onlyKeys(c, CONTEXT_KEYS)) return false;
   if (
     !optString(c.user_agent) ||
     !optString(c.ip) ||
@@ -278,19 +278,19 @@ function contextOk(c: unknown): c is EventContext {
   }
   const d = c.device;
   if (d !== undefined) {
-    if (!plainObject(d) || !onlyKeys(d, DEVICE_KEYS) || !optBoolean(d.is_bot)) return false;
+    if (!isPlainData(d) || !onlyKeys(d, DEVICE_KEYS) || !optBoolean(d.is_bot)) return false;
     for (const k of DEVICE_STRING_KEYS) if (!optString(d[k])) return false;
   }
   const sc = c.screen;
   if (sc !== undefined) {
-    if (!plainObject(sc) || !onlyKeys(sc, SCREEN_KEYS) || !nullishNumber(sc.width) || !nullishNumber(sc.height)) {
+    if (!isPlainData(sc) || !onlyKeys(sc, SCREEN_KEYS) || !nullishNumber(sc.width) || !nullishNumber(sc.height)) {
       return false;
     }
   }
   const se = c.session;
   if (se !== undefined) {
     if (
-      !plainObject(se) ||
+      !isPlainData(se) ||
       !onlyKeys(se, SESSION_KEYS) ||
       !optString(se.id) ||
       !nullishNumber(se.number) ||
@@ -303,7 +303,7 @@ function contextOk(c: unknown): c is EventContext {
 }
 
 function consentOk(c: unknown): c is Consent {
-  if (!plainObject(c) || !onlyKeys(c, CONSENT_KEYS)) return false;
+  if (!isPlainData(c) || !onlyKeys(c, CONSENT_KEYS)) return false;
   if (
     typeof c.analytics !== 'boolean' ||
     typeof c.ads !== 'boolean' ||
@@ -319,7 +319,7 @@ function consentOk(c: unknown): c is Consent {
   const t = c.tcf;
   if (t === undefined) return true;
   return (
-    plainObject(t) &&
+    isPlainData(t) &&
     onlyKeys(t, TCF_KEYS) &&
     typeof t.tc_string === 'string' &&
     nullishBoolean(t.gdpr_applies) &&
@@ -335,7 +335,7 @@ function consentOk(c: unknown): c is Consent {
  * means "ask zod": the value may still be valid (e.g. it carries unknown keys zod strips).
  */
 export function isCanonicalEvent(value: unknown): value is CanonicalEvent {
-  if (!plainObject(value) || !onlyKeys(value, EVENT_KEYS)) return false;
+  if (!isPlainData(value) || !onlyKeys(value, EVENT_KEYS)) return false;
   const e = value;
   if (typeof e.event_id !== 'string' || e.event_id.length < 1 || e.event_id.length > 200) return false;
   if (!EVENT_TYPE_SET.has(e.type) || !nullishId(e.event) || !nullishId(e.anonymous_id) || !nullishId(e.user_id)) {
@@ -345,7 +345,7 @@ export function isCanonicalEvent(value: unknown): value is CanonicalEvent {
   if (!nullishIso(e.original_timestamp) || e.schema_version !== SCHEMA_VERSION) return false;
   const source = e.source;
   if (
-    !plainObject(source) ||
+    !isPlainData(source) ||
     !onlyKeys(source, SOURCE_KEYS) ||
     typeof source.id !== 'string' ||
     !PROTOCOL_SET.has(source.protocol)
@@ -356,7 +356,7 @@ export function isCanonicalEvent(value: unknown): value is CanonicalEvent {
     return false;
   }
   const ids = e.identifiers;
-  if (!plainObject(ids) || !onlyKeys(ids, IDENTIFIER_KEYS)) return false;
+  if (!isPlainData(ids) || !onlyKeys(ids, IDENTIFIER_KEYS)) return false;
   if (!nullishSha(ids.email_sha256) || !nullishSha(ids.phone_sha256)) return false;
   // The schema's cross-field rules (superRefine).
   if (e.type === 'track' && !e.event) return false;

@@ -15,6 +15,7 @@
  */
 import { BoundedCache } from './cache';
 import { createHash } from 'node:crypto';
+import { isPlainData } from './event';
 
 export const PII_VARIANTS = ['canonical', 'meta', 'ga4', 'google_dm', 'tiktok'] as const;
 export type PiiVariant = (typeof PII_VARIANTS)[number];
@@ -510,12 +511,6 @@ function setOwn(out: Record<string, unknown>, k: string, v: unknown): void {
   else out[k] = v;
 }
 
-/** Made by JSON.parse or a literal (in any realm); anything else is copied field by field as before. */
-function isPlainData(v: object): boolean {
-  const proto = Object.getPrototypeOf(v) as object | null;
-  return proto === null || Object.getPrototypeOf(proto) === null;
-}
-
 /**
  * Redacts a JSON value. Copy on write: a subtree with nothing to redact is returned as it is (no copy), so an event
  * without personal data costs one walk and no allocation.
@@ -547,7 +542,8 @@ function redactValue(value: unknown, depth: number, key: string | null): unknown
   }
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);
-  // A class instance (never from JSON) is always rebuilt from its own fields, as a plain object.
+  // Anything but plain data (a class instance, never from JSON) is always rebuilt from its own fields, as a plain
+  // object.
   let out: Record<string, unknown> | null = isPlainData(obj) ? null : {};
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];

@@ -4,7 +4,7 @@
  */
 import crypto, { createHash } from 'node:crypto';
 import { BoundedCache } from '../../../src/core/cache';
-import { FORBIDDEN_KEYS } from '../../../src/core/event';
+import { FORBIDDEN_KEYS, isPlainData } from '../../../src/core/event';
 
 /** Canonical v1 caps ids and names at 200 characters (event_id, event, anonymous_id, user_id). */
 export const MAX_ID_LENGTH = 200;
@@ -100,13 +100,11 @@ function sizeBound(value: unknown, depth: number, maxDepth: number, budget: numb
     }
     return total;
   }
-  const proto = Object.getPrototypeOf(value) as object | null;
   // Dates and other class instances (toJSON, getters) are measured exactly.
-  if (proto !== null && Object.getPrototypeOf(proto) !== null) return Infinity;
-  const obj = value as Record<string, unknown>;
-  for (const key in obj) {
+  if (!isPlainData(value)) return Infinity;
+  for (const key in value) {
     if (FORBIDDEN_KEYS.has(key)) return Infinity;
-    total += 4 + 6 * key.length + sizeBound(obj[key], depth + 1, maxDepth, budget);
+    total += 4 + 6 * key.length + sizeBound(value[key], depth + 1, maxDepth, budget);
     if (total > budget) return total;
   }
   return total;
