@@ -245,7 +245,7 @@ export class RequestStatuses {
       this.dataset,
       STATE_TABLES.requests,
       REQUEST_STATUS_COLUMNS,
-      rows.map((r) => REQUEST_STATUS_COLUMNS.map((c) => r[c.name as keyof RequestStatusRow] ?? null)),
+      values(REQUEST_STATUS_COLUMNS, rows),
     );
   }
 
@@ -395,6 +395,7 @@ export class Ledger {
   }
 }
 
+/** Rows as insertRows takes them: one value per column, in column order, null for a missing one. */
 function values<T extends object>(columns: ColumnSpec[], rows: T[]): unknown[][] {
   return rows.map((r) => columns.map((c) => (r as Record<string, unknown>)[c.name] ?? null));
 }
