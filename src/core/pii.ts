@@ -564,7 +564,7 @@ export function redactProperties(properties: Record<string, unknown>): Record<st
 }
 
 /** A page object's URL-ish fields redacted (`redactUrl`, `redactSearch`, `redactText` for the title); a copy. */
-export function redactPage<P extends GuardableEvent['page']>(page: NonNullable<P>): NonNullable<P> {
+export function redactPage<P extends GuardablePage>(page: P): P {
   const p = { ...page };
   if (typeof p.url === 'string') p.url = redactUrl(p.url);
   if (typeof p.referrer === 'string') p.referrer = redactUrl(p.referrer);
@@ -578,16 +578,18 @@ export function redactPage<P extends GuardableEvent['page']>(page: NonNullable<P
 const EMAIL_KEYS = ['email', 'email_address', 'emailAddress', 'user_email'];
 const PHONE_KEYS = ['phone', 'phone_number', 'phoneNumber', 'mobile'];
 
+/** The page fields the guard redacts. */
+interface GuardablePage {
+  url?: string | null;
+  referrer?: string | null;
+  search?: string | null;
+  path?: string | null;
+  title?: string | null;
+}
+
 interface GuardableEvent {
-  page?: {
-    url?: string | null;
-    referrer?: string | null;
-    search?: string | null;
-    path?: string | null;
-    title?: string | null;
-  } | null;
   context?: {
-    page?: GuardableEvent['page'];
+    page?: GuardablePage | null;
     traits?: unknown;
   } | null;
   properties?: Record<string, unknown> | null;
