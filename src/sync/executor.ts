@@ -482,8 +482,11 @@ class BatchExecutor {
   private readonly ctx: DestinationContext<unknown>;
   private readonly backoff: BackoffOptions;
   private readonly intents: boolean;
-  /** Outcome writes queued and not yet committed: awaited before the run finishes. */
-  private readonly recording = new Set<Promise<void>>();
+  /**
+   * The last outcome write queued: the ledger commits writes in the order they were queued, so once it has
+   * settled every earlier one has too. Awaited before the run finishes.
+   */
+  private recorded: Promise<void> = Promise.resolve();
   private seq = 0;
   private batchSizes: number[] = [];
   private done = 0;
@@ -621,7 +624,7 @@ class BatchExecutor {
     }
     if (batch.length && !this.fatal) await dispatch();
     await Promise.all([...inflight]);
-    while (this.recording.size) await Promise.all([...this.recording]);
+    await this.recorded;
     if (this.fatal) throw this.fatal;
   }
 
@@ -633,13 +636,9 @@ class BatchExecutor {
    * The run finishes only after every queued write committed (execute).
    */
   private record(rows: RequestRow[]): void {
-    const p: Promise<void> = this.ledger
-      .writeRequests(rows)
-      .catch((error: unknown) => {
-        this.fatal ??= error as Error;
-      })
-      .finally(() => this.recording.delete(p));
-    this.recording.add(p);
+    this.recorded = this.ledger.writeRequests(rows).catch((error: unknown) => {
+      this.fatal ??= error as Error;
+    });
   }
 
   /**
