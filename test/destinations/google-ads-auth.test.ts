@@ -11,7 +11,7 @@ import path from 'node:path';
 import googleAds, { configSchema } from '../../destinations/google-ads';
 import { tokenRequests } from '../../destinations/google-ads/auth';
 import type { GoogleAdsConfig } from '../../destinations/google-ads/config';
-import type { Destination, DestinationContext, SyncRecord } from '../../src/core/destination';
+import type { Destination, DestinationContext } from '../../src/core/destination';
 import { ConfigError } from '../../src/core/errors';
 import { createHttpClient } from '../../src/core/http';
 import { silentLogger } from '../../src/core/logger';
@@ -22,7 +22,8 @@ import { createOutboxHttpClient } from '../../src/sync/outbox';
 import { openLocalWarehouse, type DuckDbWarehouse } from '../../src/warehouse/duckdb';
 import { startFakeDataManager, type FakeDataManager } from '../fakes';
 import { GOOGLE_TOKEN_URL } from '../fakes/google-data-manager';
-import { FakeClock, NOW, tempDir } from '../sync/helpers';
+import { FakeClock, tempDir } from '../sync/helpers';
+import { conversion } from './google-ads-records';
 
 const EMAIL = 'tagpipe-batch-sync@acme-shop.iam.gserviceaccount.com';
 const MINUTE = 60_000;
@@ -47,18 +48,6 @@ const keyFile = (tokenUri: string, privateKey = pair.privateKey) =>
     client_id: '1234567890',
     token_uri: tokenUri,
   });
-
-const conversion = (i: number): SyncRecord => ({
-  key: `T-${i}`,
-  action: 'send',
-  row: {
-    transaction_id: `T-${i}`,
-    occurred_at: new Date(NOW.getTime() - 3600_000).toISOString(),
-    gclid: `gclid-${i}`,
-    value: i,
-    currency: 'EUR',
-  },
-});
 
 let fake: FakeDataManager;
 let clock: FakeClock;

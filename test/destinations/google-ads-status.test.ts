@@ -4,7 +4,7 @@
  * read quota, and the sync executor records each request's outcome in `_tagpipe.request_status`, marks the run
  * partial when Google reports failed records, and checks requests left pending again on the next run.
  */
-import googleAds, { configSchema } from '../../destinations/google-ads';
+import googleAds from '../../destinations/google-ads';
 import { reduceStatus } from '../../destinations/google-ads/status';
 import type { SyncRecord } from '../../src/core/destination';
 import { createHttpClient } from '../../src/core/http';
@@ -15,21 +15,10 @@ import { openLocalWarehouse, type DuckDbWarehouse } from '../../src/warehouse/du
 import { startFakeDataManager, type FakeDataManager } from '../fakes';
 import { FakeClock, NOW, tempDir } from '../sync/helpers';
 import { testContext } from './context';
+import { conversion, dataManagerConfig } from './google-ads-records';
 
 const hex = (i: number) => i.toString(16).padStart(64, 'a');
 const DAY = 24 * 3600_000;
-const conversion = (i: number, extra: Record<string, unknown> = {}): SyncRecord => ({
-  key: `T-${i}`,
-  action: 'send',
-  row: {
-    transaction_id: `T-${i}`,
-    occurred_at: new Date(NOW.getTime() - 3600_000).toISOString(),
-    gclid: `gclid-${i}`,
-    value: i,
-    currency: 'EUR',
-    ...extra,
-  },
-});
 const member = (i: number, audience: string, action: 'add' | 'remove' = 'add'): SyncRecord => ({
   key: `${audience}:p-${i}`,
   action,
@@ -44,15 +33,7 @@ async function start(options: Parameters<typeof startFakeDataManager>[0] = {}) {
   clock = new FakeClock();
   fake = await startFakeDataManager({ now: () => clock.now(), ...options });
 }
-const config = (extra: Record<string, unknown> = {}) =>
-  configSchema.parse({
-    accessToken: 'test-token',
-    endpoint: fake.url,
-    operatingAccountId: '123',
-    conversionActionId: '555',
-    audiences: { vip: '777' },
-    ...extra,
-  });
+const config = (extra: Record<string, unknown> = {}) => dataManagerConfig(fake.url, extra);
 const ctxFor = (extra: Record<string, unknown> = {}) => {
   const ctx = testContext(config(extra));
   ctx.clock = clock;

@@ -1,8 +1,9 @@
 /** Google Ads via the Data Manager API against the fake: conversions, Customer Match, fast-fail, validateOnly. */
-import googleAds, { configSchema } from '../../destinations/google-ads';
+import googleAds from '../../destinations/google-ads';
 import type { SyncRecord } from '../../src/core/destination';
 import { startFakeDataManager, type FakeDataManager } from '../fakes';
 import { DEAD_ENDPOINT, FIXED_NOW, testContext } from './context';
+import { dataManagerConfig } from './google-ads-records';
 
 const hex = (i: number) => i.toString(16).padStart(64, 'a');
 const conversion = (i: number, extra: Record<string, unknown> = {}): SyncRecord => ({
@@ -36,15 +37,7 @@ describe('google-ads against the Data Manager fake', () => {
     fake = await startFakeDataManager();
   });
   afterEach(() => fake.close());
-  const config = (extra: Record<string, unknown> = {}) =>
-    configSchema.parse({
-      accessToken: 'test-token',
-      endpoint: fake.url,
-      operatingAccountId: '123',
-      conversionActionId: '555',
-      audiences: { vip: '777' },
-      ...extra,
-    });
+  const config = (extra: Record<string, unknown> = {}) => dataManagerConfig(fake.url, extra);
 
   it('ingests 4,500 conversions in requests of at most 2,000 and keeps the requestId', async () => {
     const batch = Array.from({ length: 4500 }, (_, i) => conversion(i));
