@@ -283,14 +283,15 @@ export class DuckDbWarehouse implements SyncWarehouse {
     let lists = 0;
     const selects = columns.map((column, j) => {
       const type = DUCK_TYPES[column.type];
-      const first = toParam(column.type, rows[0][j]);
-      if (rows.every((row) => toParam(column.type, row[j]) === first)) {
+      const values = rows.map((row) => toParam(column.type, row[j]));
+      const first = values[0];
+      if (values.every((v) => v === first)) {
         if (first === null) return `CAST(NULL AS ${type})`;
         params[`c${j}`] = first;
         return `CAST($c${j} AS ${type})`;
       }
       lists++;
-      params[`c${j}`] = JSON.stringify(rows.map((row) => toParam(column.type, row[j])));
+      params[`c${j}`] = JSON.stringify(values);
       return `unnest(from_json($c${j}, '["${type}"]'))`;
     });
     const names = columns.map((c) => quoteIdent(c.name)).join(', ');
