@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import type { Config } from '../core/config';
 import { createLogger, type Logger } from '../core/logger';
 import { outcomeFailed, SyncEngine, type SyncOutcome } from '../sync/engine';
-import type { Progress } from '../sync/executor';
+import { stateKey, type Progress } from '../sync/executor';
 import type { PlanSummary } from '../sync/planner';
 import { STATE_TABLES, type RunRecord } from '../sync/ledger';
 import { readOutbox } from '../sync/outbox';
@@ -151,7 +151,9 @@ const missingTable = (error: unknown) => /does not exist|not found/i.test((error
 /** A sync's state keys: its own, and those of its dry-run and validate runs (kept apart, see executor). */
 function syncFilter(d: Dialect, column: string, name: string | undefined): string {
   if (!name) return 'TRUE';
-  const keys = [name, `${name}__dry_run`, `${name}__validate`, `${name}__dry_run__validate`];
+  const keys = [false, true].flatMap((dryRun) =>
+    [false, true].map((validate) => stateKey({ name }, { dryRun, validate })),
+  );
   return `${column} IN (${keys.map((k) => d.str(k)).join(', ')})`;
 }
 
