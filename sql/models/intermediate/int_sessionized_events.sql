@@ -31,8 +31,7 @@
 
 with
 
-{%- if is_incremental() %}
-
+-- The events int_events_deduped inserted since the last run (every event on a full build).
 new_events as (
     select
         event_id,
@@ -42,10 +41,12 @@ new_events as (
         {{ fields | join(',\n        ') }},
         loaded_at
     from {{ ref('int_events_deduped') }}
-    where
-        anonymous_id is not null
+    where anonymous_id is not null
+    {%- if is_incremental() %}
         and loaded_at > {{ read_after }}
+    {%- endif %}
 ),
+{%- if is_incremental() %}
 
 -- Per device: stored events from this time on may change session.
 resessionize_from as (
@@ -56,6 +57,7 @@ resessionize_from as (
     where session_id is null
     group by anonymous_id
 ),
+{%- endif %}
 
 without_sid_input as (
     select
@@ -67,6 +69,7 @@ without_sid_input as (
         case when false then occurred_at end as stored_started_at
     from new_events
     where session_id is null
+    {%- if is_incremental() %}
     union all
     select
         stored.event_id,
@@ -84,43 +87,13 @@ without_sid_input as (
         -- The literal prunes the history (row groups, partitions); the per-device bound is the exact one.
         and stored.occurred_at >= {{ window_from }}
         and {{ tp_epoch_ms('stored.occurred_at') }} >= resessionize_from.from_ms
+    {%- endif %}
 ),
 
 ga4_input as (
     select * from new_events
     where session_id is not null
 ),
-{%- else %}
-
-all_events as (
-    select
-        event_id,
-        anonymous_id,
-        session_id,
-        occurred_at,
-        {{ fields | join(',\n        ') }},
-        loaded_at
-    from {{ ref('int_events_deduped') }}
-    where anonymous_id is not null
-),
-
-without_sid_input as (
-    select
-        event_id,
-        anonymous_id,
-        occurred_at,
-        {{ fields | join(',\n        ') }},
-        loaded_at,
-        case when false then occurred_at end as stored_started_at
-    from all_events
-    where session_id is null
-),
-
-ga4_input as (
-    select * from all_events
-    where session_id is not null
-),
-{%- endif %}
 
 without_sid as (
     select
