@@ -110,6 +110,9 @@ function describeOutcome(o: SyncOutcome): string {
   return parts.join(', ');
 }
 
+/** The statuses a request status check records (RequestVerification.status), in the order they are shown. */
+const VERIFICATION_STATUSES = ['success', 'partial', 'failure', 'pending', 'unknown'] as const;
+
 /** What one run's request status check recorded (`_tagpipe.request_status` rows written by that run). */
 export interface RunVerification {
   checked: number;
@@ -180,7 +183,7 @@ export async function runStatusList(
   const count = (status: string) => `COUNT(CASE WHEN status = '${status}' THEN 1 END) AS ${d.col(status)}`;
   try {
     checks = await wh.query(
-      `SELECT run_id, COUNT(*) AS checked, ${['success', 'partial', 'failure', 'pending', 'unknown'].map(count).join(', ')},
+      `SELECT run_id, COUNT(*) AS checked, ${VERIFICATION_STATUSES.map(count).join(', ')},
               COALESCE(SUM(failed_records), 0) AS failed_records,
               STRING_AGG(DISTINCT CASE WHEN status IN ('partial', 'failure') THEN errors END, '; ') AS reasons
        FROM ${wh.table(q.dataset, STATE_TABLES.requests)}
@@ -198,9 +201,7 @@ export async function runStatusList(
 
 /** `3 checked: 1 success, 1 partial, 1 pending; 2 failed records`. */
 export function describeVerification(v: RunVerification): string {
-  const parts = (['success', 'partial', 'failure', 'pending', 'unknown'] as const)
-    .filter((k) => v[k] > 0)
-    .map((k) => `${v[k]} ${k}`);
+  const parts = VERIFICATION_STATUSES.filter((k) => v[k] > 0).map((k) => `${v[k]} ${k}`);
   return `${v.checked} checked: ${parts.join(', ')}${v.failed_records ? `; ${v.failed_records} failed records` : ''}`;
 }
 
