@@ -306,8 +306,9 @@ export class Ledger {
 
   /**
    * Writes that arrive while one is being committed are committed together in the next statement (group commit):
-   * with several requests in flight, one request's outcome and the next one's intent share a statement (on
-   * BigQuery, one INSERT job), and each caller still resumes only after its own rows are durable.
+   * with several requests in flight, one request's outcome and the next one's intent share a statement (one INSERT
+   * per table, on BigQuery one job per table and insert chunk), and each caller still resumes only after its own
+   * rows are durable.
    */
   private enqueue(records: LedgerRow[], requests: RequestRow[]): Promise<void> {
     if (records.length === 0 && requests.length === 0) return Promise.resolve();

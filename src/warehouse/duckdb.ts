@@ -341,7 +341,7 @@ export class DuckDbWarehouse implements SyncWarehouse {
         await this.exec(`SET memory_limit = '${limit.replace(/'/g, '')}'`);
         lowered = true;
       } catch {
-        lowered = false;
+        // a limit DuckDB refuses leaves the current one in place
       }
     }
     try {
