@@ -85,8 +85,6 @@ function capRaw(raw: unknown): unknown {
 
 /** User agents repeat across hits; parsing one costs tens of microseconds. */
 const userAgents = new BoundedCache<ReturnType<typeof parseUserAgent>>(2000);
-/** Truncated addresses by policy and input: a visitor's hits repeat the same IP. */
-const truncatedIps = new BoundedCache<string | null>(10_000);
 /** UTM fields are a pure function of the URL. */
 const campaigns = new BoundedCache<ReturnType<typeof campaignFromUrl>>(5000);
 /**
@@ -119,6 +117,9 @@ function consentKey(s: ConsentSignals, gpc: boolean, country: string | null): st
 
 export class CollectorPipeline {
   private readonly consents = new BoundedCache<ConsentDecision>(CONSENT_CACHE, MAX_CONSENT_KEY);
+  /** Truncated addresses by input (the IP policy is fixed per pipeline): a visitor's hits repeat the same IP. */
+  private readonly truncatedIps = new BoundedCache<string | null>(10_000);
+  private readonly truncateIp = (ip: string): string | null => applyIpPolicy(ip, this.deps.config.ip);
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -227,13 +228,7 @@ export class CollectorPipeline {
     const analytics = consent.analytics;
     // Without analytics consent the event still counts (a cookieless ping) but carries no identifiers and no IP.
     const rawIp = ctx.ip ?? hit.ip ?? null;
-    const ipPolicy = config.ip;
-    const ip =
-      analytics && rawIp
-        ? truncatedIps.get(`${ipPolicy.policy}/${ipPolicy.v4PrefixBits}/${ipPolicy.v6PrefixBits}/${rawIp}`, () =>
-            applyIpPolicy(rawIp, ipPolicy),
-          )
-        : null;
+    const ip = analytics && rawIp ? this.truncatedIps.get(rawIp, this.truncateIp) : null;
     // Built in one pass. Objects shared between events (the request's geo, cached device, campaign and click-id
     // answers) are never modified after this point; a copy is made only where two sources merge.
     const parsedDevice = userAgent ? userAgents.get(userAgent, parseUserAgent) : undefined;
