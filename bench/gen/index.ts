@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { CanonicalEvent, InvalidEventRecord } from '../../src/core/event';
 import { eventAttributes } from '../../src/core/event';
 import { localPaths } from '../../src/warehouse/types';
@@ -317,6 +317,35 @@ const SCHEMA_SELECT =
 const NDJSON_COLUMNS =
   "{'subscription_name': 'VARCHAR', 'message_id': 'VARCHAR', 'publish_time': 'TIMESTAMPTZ', 'data': 'VARCHAR', 'attributes': 'VARCHAR'}";
 
+/** One raw row as an NDJSON line, as the subscription delivers the event. */
+const rawLine = (messageId: string, publishTime: Date, event: CanonicalEvent): string =>
+  JSON.stringify({
+    subscription_name: SUBSCRIPTION,
+    message_id: messageId,
+    publish_time: publishTime.toISOString(),
+    data: JSON.stringify(event),
+    attributes: JSON.stringify(eventAttributes(event)),
+  });
+
+/**
+ * Copies an NDJSON file of raw rows into the raw table folder `dir`: one Parquet file per publish date, sorted by
+ * publish_time so Parquet row-group statistics prune incremental reads. `options` ends the COPY option list.
+ */
+function copyRaw(
+  db: DuckDBConnection,
+  file: string,
+  dir: string,
+  filenamePattern: string,
+  options = '',
+): Promise<unknown> {
+  return db.run(
+    `COPY (SELECT subscription_name, message_id, publish_time, "data"::JSON AS "data", "attributes"::JSON AS "attributes",
+       strftime(publish_time, '%Y-%m-%d') AS "date" FROM read_ndjson(${sqlStr(file)}, columns = ${NDJSON_COLUMNS}) ORDER BY publish_time)
+     TO ${sqlStr(dir)} (FORMAT parquet, PARTITION_BY ("date"), OVERWRITE_OR_IGNORE true,
+     FILENAME_PATTERN '${filenamePattern}', COMPRESSION zstd${options})`,
+  );
+}
+
 const sqlStr = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** Generates one batch and writes it under `<dataDir>/raw/`. */
@@ -367,15 +396,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
   const rowRng = rngFor(seed, batch, 0x5eed);
 
   const row = (e: CanonicalEvent, publishMs: number) => {
-    lines.push(
-      JSON.stringify({
-        subscription_name: SUBSCRIPTION,
-        message_id: String(1e12 + seed * 1e9 + batch * 1e8 + manifest.rawRows),
-        publish_time: new Date(publishMs).toISOString(),
-        data: JSON.stringify(e),
-        attributes: JSON.stringify(eventAttributes(e)),
-      }),
-    );
+    lines.push(rawLine(String(1e12 + seed * 1e9 + batch * 1e8 + manifest.rawRows), new Date(publishMs), e));
     manifest.rawRows++;
   };
 
@@ -384,13 +405,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateManife
       if (rows.length === 0) continue;
       const file = path.join(tmp, `${table}-${chunk}.ndjson`);
       fs.writeFileSync(file, rows.join('\n') + '\n');
-      // One file per publish date, sorted by publish_time so Parquet row-group statistics prune incremental reads.
-      await db.run(
-        `COPY (SELECT subscription_name, message_id, publish_time, "data"::JSON AS "data", "attributes"::JSON AS "attributes",
-           strftime(publish_time, '%Y-%m-%d') AS "date" FROM read_ndjson(${sqlStr(file)}, columns = ${NDJSON_COLUMNS}) ORDER BY publish_time)
-         TO ${sqlStr(paths.rawTable(table))} (FORMAT parquet, PARTITION_BY ("date"), OVERWRITE_OR_IGNORE true,
-         FILENAME_PATTERN 'gen-s${seed}-b${batch}-c${chunk}-{i}', COMPRESSION zstd, ROW_GROUP_SIZE 100000)`,
-      );
+      await copyRaw(db, file, paths.rawTable(table), `gen-s${seed}-b${batch}-c${chunk}-{i}`, ', ROW_GROUP_SIZE 100000');
       fs.rmSync(file);
     }
     options.onProgress?.(manifest.rawRows);
@@ -500,22 +515,9 @@ export async function writeRawEvents(
   try {
     await db.run("SET TimeZone = 'UTC'");
     const file = path.join(tmp, 'events.ndjson');
-    const lines = rows.map(({ event, publishTime }, i) =>
-      JSON.stringify({
-        subscription_name: SUBSCRIPTION,
-        message_id: `${name}-${i}`,
-        publish_time: publishTime.toISOString(),
-        data: JSON.stringify(event),
-        attributes: JSON.stringify(eventAttributes(event)),
-      }),
-    );
+    const lines = rows.map(({ event, publishTime }, i) => rawLine(`${name}-${i}`, publishTime, event));
     fs.writeFileSync(file, lines.join('\n') + '\n');
-    await db.run(
-      `COPY (SELECT subscription_name, message_id, publish_time, "data"::JSON AS "data", "attributes"::JSON AS "attributes",
-         strftime(publish_time, '%Y-%m-%d') AS "date" FROM read_ndjson(${sqlStr(file)}, columns = ${NDJSON_COLUMNS}) ORDER BY publish_time)
-       TO ${sqlStr(paths.rawTable('events'))} (FORMAT parquet, PARTITION_BY ("date"), OVERWRITE_OR_IGNORE true,
-       FILENAME_PATTERN 'hand-${name}-{i}', COMPRESSION zstd)`,
-    );
+    await copyRaw(db, file, paths.rawTable('events'), `hand-${name}-{i}`);
   } finally {
     db.closeSync();
     instance.closeSync();
