@@ -4,11 +4,7 @@
   BigQuery prunes partitions and DuckDB prunes Parquet row groups: cost follows the new data, not the history.
 #}
 {% macro tp_low_watermark(column) -%}
-  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
-    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
-  {%- endif -%}
-  {%- set result = run_query('select max(' ~ column ~ ') from ' ~ this) -%}
-  {%- set high = result.columns[0].values()[0] -%}
+  {%- set high = tp_max_in_this(column) -%}
   {%- if high is none -%}
     {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
   {%- endif -%}
@@ -41,11 +37,19 @@
   aggregate exactly the rows int_events_deduped inserted since their last run read `loaded_at > this literal`.
 #}
 {% macro tp_high_watermark(column) -%}
-  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
-    {{ return(tp_timestamp_literal('1970-01-01 00:00:00')) }}
-  {%- endif -%}
-  {%- set high = run_query('select max(' ~ column ~ ') from ' ~ this).columns[0].values()[0] -%}
+  {%- set high = tp_max_in_this(column) -%}
   {{ return(tp_timestamp_literal(high if high is not none else '1970-01-01 00:00:00')) }}
+{%- endmacro %}
+
+{#
+  tp_max_in_this(column): max(column) already in {{ this }}, as the warehouse returns it; none when the table is
+  empty, and when compiling offline (no warehouse to ask).
+#}
+{% macro tp_max_in_this(column) -%}
+  {%- if not execute or var('tagpipe_offline_incremental', none) is not none -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return(run_query('select max(' ~ column ~ ') from ' ~ this).columns[0].values()[0]) }}
 {%- endmacro %}
 
 {# The identity-graph node an event is attributed to: its user_id, else its email_sha256, else its anonymous_id. #}
