@@ -53,3 +53,18 @@
 {% macro tp_refresh_mark() -%}
     {{ return(tp_mark('_tp_refreshed_at')) }}
 {%- endmacro %}
+
+{#
+  The config both per-person marts share: upserted by person_id, dissolved people deleted first (pre_hook), and the
+  `_tp_refreshed_at` column added to tables built before it existed.
+#}
+{% macro tp_person_mart_config() -%}
+    {{ config(
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy=tp_upsert_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=(['person_id'] if target.type == 'bigquery' else none),
+        pre_hook="{{ tp_delete_gone_people() }}",
+    ) }}
+{%- endmacro %}

@@ -3,16 +3,7 @@
 -- identities, so re-stitching moves consent with the identifiers.
 -- Incremental like users (macros/people.sql): the people with new activity or a re-stitch since the last run are
 -- rolled up again, so a withdrawal is picked up by the run that loads it; dissolved people are deleted first.
-{{
-    config(
-        materialized='incremental',
-        unique_key='person_id',
-        incremental_strategy=tp_upsert_strategy(),
-        on_schema_change='append_new_columns',
-        cluster_by=(['person_id'] if target.type == 'bigquery' else none),
-        pre_hook="{{ tp_delete_gone_people() }}",
-    )
-}}
+{{ tp_person_mart_config() }}
 
 with
 

@@ -2,16 +2,7 @@
 -- int_node_activity through identities (no event scan), so a re-stitch regroups history on the next run.
 -- Incremental: only the people a run touched (macros/people.sql: new activity or a re-stitch) are rolled up again
 -- and upserted by person_id; people a merge or split dissolved are deleted first (pre_hook).
-{{
-    config(
-        materialized='incremental',
-        unique_key='person_id',
-        incremental_strategy=tp_upsert_strategy(),
-        on_schema_change='append_new_columns',
-        cluster_by=(['person_id'] if target.type == 'bigquery' else none),
-        pre_hook="{{ tp_delete_gone_people() }}",
-    )
-}}
+{{ tp_person_mart_config() }}
 
 with
 
