@@ -181,10 +181,13 @@ describe('redactUrl', () => {
 
   it('treats unparsable input as text and never throws', () => {
     expect(redactUrl('not a url jane@x.com %E0%A4%A')).toBe('not a url [email] %E0%A4%A');
+    expect(redactUrl('http://a.aa#@a.aa')).toBe('http://a.aa#@a.aa');
+    expect(redactUrl('http://a.aa#a@a.aa')).toBe('http://a.aa#[email]');
     fc.assert(
       fc.property(fc.webUrl({ withQueryParameters: true, withFragments: true }), fc.string(), (url, junk) => {
         expect(typeof redactUrl(url + junk)).toBe('string');
-        expect(redactUrl(url)).not.toMatch(/@[a-z0-9-]+\.[a-z]{2,}/i);
+        // An address needs a local part: `#@a.aa` or `/(@a.aa` (no address characters before the at sign) is not one.
+        expect(redactUrl(url)).not.toMatch(/[a-z0-9._%+-]@[a-z0-9-]+\.[a-z]{2,}/i);
       }),
     );
   });
