@@ -63,9 +63,8 @@ const segment = () =>
   });
 const parsed = segment();
 const prepared = pipeline.prepare(parsed.events, hit, 'segment', 'dev');
-const query = new URLSearchParams(
-  'v=2&tid=G-BENCH01&cid=123.456&sid=1700000000&sct=1&seg=1&dl=https%3A%2F%2Fshop.example.com%2F&dt=Home&en=page_view&_et=12&gcs=G111&gcd=13r3r3r3r5&_p=1&_s=1',
-);
+const query =
+  'v=2&tid=G-BENCH01&cid=123.456&sid=1700000000&sct=1&seg=1&dl=https%3A%2F%2Fshop.example.com%2F&dt=Home&en=page_view&_et=12&gcs=G111&gcd=13r3r3r3r5&_p=1&_s=1';
 const ga4 = () => parseGa4({ method: 'GET', query, body: null, receivedAt: new Date() });
 const ga = ga4();
 

@@ -304,10 +304,9 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
       );
     }
     const text = req.method === 'POST' ? decodeBody(req, config.limits.ga4BodyBytes) : null;
-    const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     const parsed = parseGa4({
       method: req.method === 'POST' ? 'POST' : 'GET',
-      query,
+      query: req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '',
       body: text,
       receivedAt: new Date(),
     });

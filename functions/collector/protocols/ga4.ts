@@ -11,10 +11,12 @@
 import { BadRequestError } from '../../../src/core/errors';
 import { SCHEMA_VERSION, type ConsentSignals, type EventContext, type ParsedEvent } from '../../../src/core/event';
 import { MAX_ID_LENGTH, compact, hashId, isForbiddenName, nonEmpty, pageParts, toNumber } from './common';
+import { type Pairs, firstValues, overridePairs, parsePairs } from './urlencoded';
 
 export interface Ga4Request {
   method: 'GET' | 'POST';
-  query: URLSearchParams;
+  /** The URL's query string, as received (without the `?`). */
+  query: string;
   body: string | null;
   receivedAt: Date;
 }
@@ -56,16 +58,40 @@ const ITEM_NUMBER_FIELDS: Readonly<Record<string, string>> = {
   lp: 'index',
 };
 
+/**
+ * One hit's parameters: every pair in order (for ep.*, up.* and the pr* items) and the first value of each
+ * name (what URLSearchParams.get answers), read once.
+ */
+class HitParams {
+  private readonly firsts: Map<string, string>;
+
+  constructor(readonly pairs: Pairs) {
+    this.firsts = firstValues(pairs);
+  }
+
+  /** The first value of `name`; null when absent. */
+  raw(name: string): string | null {
+    return this.firsts.get(name) ?? null;
+  }
+
+  /** The first value of `name`; undefined when absent or empty. */
+  get(name: string): string | undefined {
+    const v = this.firsts.get(name);
+    return v === undefined || v === '' ? undefined : v;
+  }
+}
+
 /** Parses one /g/collect request. Throws BadRequestError unless `v=2` and a valid `tid`. */
 export function parseGa4(req: Ga4Request): Ga4ParseResult {
-  const url = req.query;
-  const v = url.get('v');
+  const urlPairs = parsePairs(req.query);
+  const url = new HitParams(urlPairs);
+  const v = url.raw('v');
   if (v !== '2') {
     throw new BadRequestError(
       v === null ? 'missing "v": GA4 hits carry v=2' : `unsupported protocol version v=${v}: expected v=2 (GA4)`,
     );
   }
-  const tid = url.get('tid');
+  const tid = url.raw('tid');
   if (tid === null || !MEASUREMENT_ID.test(tid)) {
     throw new BadRequestError(
       tid === null
@@ -81,82 +107,77 @@ export function parseGa4(req: Ga4Request): Ga4ParseResult {
           .map((l) => l.trim())
           .filter((l) => l !== '')
       : [];
-  // The raw text of a GET hit is the re-serialized query, made only if a quarantine record or the debug view asks.
-  const hits: { params: URLSearchParams; line: number; raw: string | (() => string) }[] =
+  const received = req.receivedAt.toISOString();
+  // A GET hit's raw text (kept by a quarantine record) is its query string as received.
+  const hits: { params: HitParams; line: number; raw: string }[] =
     lines.length === 0
-      ? [{ params: url, line: 0, raw: () => url.toString() }]
-      : lines.map((l, i) => ({ params: merge(url, new URLSearchParams(l)), line: i, raw: l }));
+      ? [{ params: url, line: 0, raw: req.query }]
+      : lines.map((l, i) => ({ params: new HitParams(overridePairs(urlPairs, parsePairs(l))), line: i, raw: l }));
 
-  const events = hits.map((h) => parseHit(h.params, h.line, h.raw, tid, req.receivedAt));
+  const events = hits.map((h) => parseHit(h.params, h.line, h.raw, tid, received));
   // An ep.event_id in the URL applies to every line of a batch; the dedup key must not merge distinct events,
   // so a repeat within one request gets its line number appended (the first keeps the site's id for Meta).
-  const seen = new Set<string>();
-  events.forEach((e, i) => {
-    const id = e.event.event_id as string;
-    if (seen.has(id)) e.event.event_id = `${id.slice(0, MAX_ID_LENGTH - 8)}#${hits[i].line}`;
-    seen.add(e.event.event_id as string);
-  });
+  if (events.length > 1) {
+    const seen = new Set<string>();
+    events.forEach((e, i) => {
+      const id = e.event.event_id as string;
+      if (seen.has(id)) e.event.event_id = `${id.slice(0, MAX_ID_LENGTH - 8)}#${hits[i].line}`;
+      seen.add(e.event.event_id as string);
+    });
+  }
   const debug = hits.some((h) => isDebug(h.params));
   return { measurementId: tid, events, debug };
 }
 
-/** Event-level parameters override request-level ones. */
-function merge(base: URLSearchParams, line: URLSearchParams): URLSearchParams {
-  const out = new URLSearchParams(base);
-  for (const key of new Set(line.keys())) out.set(key, line.get(key) ?? '');
-  return out;
-}
-
-function isDebug(p: URLSearchParams): boolean {
-  const dbg = p.get('_dbg');
-  const mode = p.get('ep.debug_mode') ?? p.get('epn.debug_mode');
+function isDebug(p: HitParams): boolean {
+  const dbg = p.raw('_dbg');
+  const mode = p.raw('ep.debug_mode') ?? p.raw('epn.debug_mode');
   return (dbg !== null && dbg !== '0') || (mode !== null && mode !== '0' && mode !== 'false');
 }
 
-function get(p: URLSearchParams, key: string): string | undefined {
-  const v = p.get(key);
-  return v === null || v === '' ? undefined : v;
+/** `pr1`…`pr200`: the item's number, or 0 for any other name starting with `pr`. */
+function itemNumber(key: string): number {
+  if (key.length < 3 || key.length > 5 || key.charCodeAt(1) !== 114 /* r */) return 0;
+  let n = 0;
+  for (let i = 2; i < key.length; i++) {
+    const d = key.charCodeAt(i) - 48;
+    if (d < 0 || d > 9 || (i === 2 && d === 0)) return 0;
+    n = n * 10 + d;
+  }
+  return n <= MAX_ITEMS ? n : 0;
 }
 
-function parseHit(
-  p: URLSearchParams,
-  line: number,
-  raw: string | (() => string),
-  tid: string,
-  receivedAt: Date,
-): ParsedEvent {
+function parseHit(p: HitParams, line: number, raw: string, tid: string, received: string): ParsedEvent {
   const errors: string[] = [];
-  const en = get(p, 'en');
+  const en = p.get('en');
   const type = en === 'page_view' ? 'page' : 'track';
   if (en === undefined) errors.push('event line has no "en" (event name)');
   else if (en.length > MAX_ID_LENGTH) errors.push(`event name over ${MAX_ID_LENGTH} chars`);
 
   const properties: Record<string, unknown> = {};
   const traits: Record<string, unknown> = {};
-  // One pass over the parameters (forEach: no [key, value] array per entry) for ep.*, up.* and the pr* items.
+  // One pass over the parameters, in order (a repeated ep.* name keeps its last value), for ep.*, up.* and pr*.
   const itemTexts: { n: number; value: string }[] = [];
-  p.forEach((value, key) => {
+  const { names, values } = p.pairs;
+  for (let i = 0; i < names.length; i++) {
+    const key = names[i];
     const c0 = key.charCodeAt(0);
     // Only names starting with e, u or p matter here.
-    if (c0 !== 101 && c0 !== 117 && c0 !== 112) return;
+    if (c0 !== 101 && c0 !== 117 && c0 !== 112) continue;
+    const value = values[i];
     if (c0 === 112) {
-      const m = /^pr([1-9]\d{0,2})$/.exec(key);
-      if (m && Number(m[1]) <= MAX_ITEMS && value !== '') itemTexts.push({ n: Number(m[1]), value });
-      return;
+      const n = itemNumber(key);
+      if (n > 0 && value !== '') itemTexts.push({ n, value });
+      continue;
     }
-    const target =
-      key.startsWith('ep.') || key.startsWith('epn.')
-        ? properties
-        : key.startsWith('up.') || key.startsWith('upn.')
-          ? traits
-          : null;
-    if (!target) return;
-    const numeric = key.startsWith('epn.') || key.startsWith('upn.');
-    const name = key.slice(key.indexOf('.') + 1);
-    if (name === '') return;
+    const numeric = key.startsWith(c0 === 101 ? 'epn.' : 'upn.');
+    if (!numeric && !key.startsWith(c0 === 101 ? 'ep.' : 'up.')) continue;
+    const target = c0 === 101 ? properties : traits;
+    const name = key.slice(numeric ? 4 : 3);
+    if (name === '') continue;
     if (isForbiddenName(name)) {
       errors.push(`forbidden parameter name "${key}"`);
-      return;
+      continue;
     }
     if (numeric) {
       const n = toNumber(value);
@@ -164,15 +185,15 @@ function parseHit(
     } else {
       target[name] = value;
     }
-  });
-  const et = toNumber(p.get('_et'));
+  }
+  const et = toNumber(p.raw('_et'));
   if (et !== undefined) properties.engagement_time_msec = et;
-  const cu = get(p, 'cu');
+  const cu = p.get('cu');
   if (cu !== undefined) properties.currency = cu;
   const items = readItems(itemTexts, errors);
   if (items.length > 0) properties.items = items;
 
-  const givenId = get(p, 'ep.event_id');
+  const givenId = p.get('ep.event_id');
   let eventId: string;
   if (givenId !== undefined && givenId.length <= MAX_ID_LENGTH) {
     eventId = givenId;
@@ -180,19 +201,18 @@ function parseHit(
     if (givenId !== undefined) errors.push(`ep.event_id over ${MAX_ID_LENGTH} chars`);
     // gtag numbers hits within a page load (_p = page load id, _s = hit sequence), so a retransmitted hit
     // hashes the same. Without both, distinct hits could collide, so the receive time joins the hash.
-    const pageLoad = p.get('_p') ?? '';
-    const seq = p.get('_s') ?? '';
-    const parts = [tid, p.get('cid') ?? '', p.get('sid') ?? '', pageLoad, seq, String(line), en ?? ''];
-    if (pageLoad === '' && seq === '') parts.push(receivedAt.toISOString());
+    const pageLoad = p.raw('_p') ?? '';
+    const seq = p.raw('_s') ?? '';
+    const parts = [tid, p.raw('cid') ?? '', p.raw('sid') ?? '', pageLoad, seq, String(line), en ?? ''];
+    if (pageLoad === '' && seq === '') parts.push(received);
     eventId = hashId('ga4-', parts);
   }
 
-  const cid = get(p, 'cid');
-  const uid = get(p, 'uid');
+  const cid = p.get('cid');
+  const uid = p.get('uid');
   if (cid && cid.length > MAX_ID_LENGTH) errors.push(`cid over ${MAX_ID_LENGTH} chars`);
   if (uid && uid.length > MAX_ID_LENGTH) errors.push(`uid over ${MAX_ID_LENGTH} chars`);
 
-  const received = receivedAt.toISOString();
   const event: ParsedEvent['event'] = { event_id: eventId, type };
   if (en !== undefined) event.event = en;
   if (cid !== undefined) event.anonymous_id = cid;
@@ -204,19 +224,15 @@ function parseHit(
   event.properties = properties;
   event.traits = traits;
   event.schema_version = SCHEMA_VERSION;
-  const parsed: ParsedEvent = { event, consent: readConsent(p), raw: typeof raw === 'string' ? raw : null };
-  if (typeof raw !== 'string') {
-    let text: string | undefined;
-    Object.defineProperty(parsed, 'raw', { get: () => (text ??= raw()), enumerable: true, configurable: true });
-  }
+  const parsed: ParsedEvent = { event, consent: readConsent(p), raw };
   if (errors.length) parsed.error = errors.join('; ');
   return parsed;
 }
 
-function readContext(p: URLSearchParams): EventContext {
+function readContext(p: HitParams): EventContext {
   // Built key by key (absent values never set) rather than compacted copies: one object each, same key order.
   const ctx: EventContext = {};
-  const dl = get(p, 'dl');
+  const dl = p.get('dl');
   const page: NonNullable<EventContext['page']> = {};
   if (dl !== undefined) {
     page.url = dl;
@@ -226,36 +242,36 @@ function readContext(p: URLSearchParams): EventContext {
     // An empty query string is no search at all.
     if (parts.search) page.search = parts.search;
   }
-  const dr = get(p, 'dr');
+  const dr = p.get('dr');
   if (dr !== undefined) page.referrer = dr;
-  const dt = get(p, 'dt');
+  const dt = p.get('dt');
   if (dt !== undefined) page.title = dt;
   if (nonEmpty(page)) ctx.page = page;
-  const ul = get(p, 'ul');
+  const ul = p.get('ul');
   if (ul !== undefined) ctx.locale = ul;
-  const sr = /^(\d{1,6})x(\d{1,6})$/.exec(p.get('sr') ?? '');
+  const sr = /^(\d{1,6})x(\d{1,6})$/.exec(p.raw('sr') ?? '');
   if (sr) ctx.screen = { width: Number(sr[1]), height: Number(sr[2]) };
   const session: NonNullable<EventContext['session']> = {};
-  const sid = get(p, 'sid');
+  const sid = p.get('sid');
   if (sid !== undefined) session.id = sid;
-  const sct = toNumber(p.get('sct'));
+  const sct = toNumber(p.raw('sct'));
   if (sct !== undefined) session.number = sct;
-  const seg = p.get('seg');
+  const seg = p.raw('seg');
   if (seg === '1' || seg === '0') session.engaged = seg === '1';
   if (nonEmpty(session)) ctx.session = session;
   return ctx;
 }
 
-function readConsent(p: URLSearchParams): ConsentSignals {
+function readConsent(p: HitParams): ConsentSignals {
   const c: ConsentSignals = compact({
-    gcs: get(p, 'gcs'),
-    gcd: get(p, 'gcd'),
-    npa: get(p, 'npa'),
-    dma: get(p, 'dma'),
-    dmaCps: get(p, 'dma_cps'),
+    gcs: p.get('gcs'),
+    gcd: p.get('gcd'),
+    npa: p.get('npa'),
+    dma: p.get('dma'),
+    dmaCps: p.get('dma_cps'),
     // gtag's IAB TCF integration forwards the CMP's answer as gdpr / gdpr_consent.
-    tcString: get(p, 'gdpr_consent'),
-    gdprApplies: p.get('gdpr') === '1' ? true : p.get('gdpr') === '0' ? false : undefined,
+    tcString: p.get('gdpr_consent'),
+    gdprApplies: p.raw('gdpr') === '1' ? true : p.raw('gdpr') === '0' ? false : undefined,
   });
   return c;
 }

@@ -187,7 +187,7 @@ describe('parseGa4 properties', () => {
         fc.constantFrom('GET' as const, 'POST' as const),
         (q, body, method) => {
           const events = attempt(
-            () => parseGa4({ method, query: new URLSearchParams(q), body, receivedAt: new Date() }).events,
+            () => parseGa4({ method, query: q, body, receivedAt: new Date() }).events,
           );
           if (events) expectWellFormed(events);
         },
@@ -202,7 +202,7 @@ describe('parseGa4 properties', () => {
         url.set('v', '2');
         url.set('tid', 'G-PROP123456');
         const body = lines.map((l) => l.toString()).filter((l) => l.trim() !== '');
-        const result = parseGa4({ method: 'POST', query: url, body: body.join('\n'), receivedAt: new Date() });
+        const result = parseGa4({ method: 'POST', query: url.toString(), body: body.join('\n'), receivedAt: new Date() });
         expect(result.events).toHaveLength(Math.max(1, body.length));
         expectWellFormed(result.events);
       }),
@@ -225,7 +225,7 @@ describe('parseGa4 properties', () => {
         const q = new URLSearchParams({ v: '2', tid: 'G-PROP123456', en: 'custom', cid: '1.2' });
         for (const p of params)
           q.append(typeof p.value === 'number' ? `epn.${p.name}` : `ep.${p.name}`, String(p.value));
-        const [e] = parseGa4({ method: 'GET', query: q, body: null, receivedAt: new Date() }).events;
+        const [e] = parseGa4({ method: 'GET', query: q.toString(), body: null, receivedAt: new Date() }).events;
         expect(e.error).toBeUndefined();
         expect(e.event.properties).toEqual(Object.fromEntries(params.map((p) => [p.name, p.value])));
       }),
