@@ -19,15 +19,36 @@ const MAX_AGE = String(86400);
 /** Requests that passed the preflight check; the OPTIONS route answers 404 for any other OPTIONS request. */
 const preflights = new WeakSet<FastifyRequest>();
 
-export function registerCors(app: FastifyInstance, options: CorsOptions): void {
+/** Whether a browser origin may read the collector's answers (with credentials). */
+export function originCheck(options: CorsOptions): (origin: string | undefined) => origin is string {
   const anyOrigin = options.origins.includes('*');
   const allowed = new Set(options.origins);
+  return (origin): origin is string => !!origin && (anyOrigin || allowed.has(origin));
+}
+
+/**
+ * The CORS headers of an answer to a GET or POST (not a preflight), added to `headers`: what the onRequest hook
+ * sets for fastify's routes, for the routes served straight from node:http.
+ */
+export function addCorsHeaders(
+  headers: Record<string, string>,
+  origin: string | undefined,
+  allows: (origin: string | undefined) => origin is string,
+): void {
+  headers.Vary = 'Origin';
+  if (!allows(origin)) return;
+  headers['Access-Control-Allow-Origin'] = origin;
+  headers['Access-Control-Allow-Credentials'] = 'true';
+}
+
+export function registerCors(app: FastifyInstance, options: CorsOptions): void {
+  const allows = originCheck(options);
 
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     // The answer depends on Origin, so caches must key on it (Fetch standard, CORS protocol and HTTP caches).
     reply.header('Vary', 'Origin');
     const origin = req.headers.origin;
-    if (!origin || !(anyOrigin || allowed.has(origin))) {
+    if (!allows(origin)) {
       done();
       return;
     }

@@ -28,7 +28,7 @@ import path from 'node:path';
 import type { Logger } from '../core/logger';
 import { UnavailableError } from '../core/errors';
 import type { BusMessage, DeliveredMessage } from './types';
-import { decodeRecord, encodeRecord } from './record';
+import { type PreparedRecord, decodeRecord, prepareRecord, writeRecord } from './record';
 import { fsyncDir, writeFileAtomic } from './fsutil';
 
 const SEGMENT_SUFFIX = '.seg';
@@ -313,34 +313,36 @@ export class TopicLog {
     }
     const tail = this.segments[this.segments.length - 1];
     const publishTimeMs = Date.now();
-    const buffers: Buffer[] = [];
+    const prepared: PreparedRecord[] = [];
     const ids: string[][] = [];
     const accepted: PendingPublish[] = [];
     let offset = tail.size;
     for (const p of batch) {
-      const encoded: Buffer[] = [];
+      let mine: PreparedRecord[];
       try {
-        for (const m of p.messages)
-          encoded.push(encodeRecord({ publishTimeMs, attributes: m.attributes, data: m.data }));
+        mine = p.messages.map((m) => prepareRecord(m.attributes, m.data));
       } catch (err) {
         p.reject(err as Error);
         continue;
       }
-      const mine: string[] = [];
-      for (const b of encoded) {
-        mine.push(`${tail.base}-${offset}`);
-        offset += b.length;
-        buffers.push(b);
+      const positions: string[] = [];
+      for (const r of mine) {
+        positions.push(`${tail.base}-${offset}`);
+        offset += r.bytes;
+        prepared.push(r);
       }
-      ids.push(mine);
+      ids.push(positions);
       accepted.push(p);
     }
     if (accepted.length === 0) return;
-    const chunk = Buffer.concat(buffers);
+    // Every record of the commit is encoded straight into the one buffer written to the file.
+    const chunk = Buffer.allocUnsafe(offset - tail.size);
+    let at = 0;
+    for (const r of prepared) at = writeRecord(chunk, at, r, publishTimeMs);
     const commit: Commit = {
       publishes: accepted,
       ids,
-      records: buffers.length,
+      records: prepared.length,
       start: tail.size,
       end: tail.size + chunk.length,
       settled: false,

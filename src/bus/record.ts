@@ -21,22 +21,49 @@ export interface LogRecord {
   data: Buffer;
 }
 
-export function encodeRecord(record: LogRecord): Buffer {
-  const attrs = Buffer.from(JSON.stringify(record.attributes), 'utf8');
-  const payloadBytes = FIXED_PAYLOAD_BYTES + attrs.length + record.data.length;
+/** A record measured and ready to be written: its attributes as JSON text, and its size in the file. */
+export interface PreparedRecord {
+  attributes: string;
+  attributesBytes: number;
+  data: Buffer;
+  /** Header and payload. */
+  bytes: number;
+}
+
+/** Measures a record; throws RangeError when it is over the record limit. */
+export function prepareRecord(attributes: Record<string, string>, data: Buffer): PreparedRecord {
+  const text = JSON.stringify(attributes);
+  const attributesBytes = Buffer.byteLength(text, 'utf8');
+  const payloadBytes = FIXED_PAYLOAD_BYTES + attributesBytes + data.length;
   if (payloadBytes > MAX_PAYLOAD_BYTES) {
     throw new RangeError(`message of ${payloadBytes} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte record limit`);
   }
-  const out = Buffer.allocUnsafe(HEADER_BYTES + payloadBytes);
-  out.writeUInt32BE(payloadBytes, 0);
-  let at = HEADER_BYTES;
+  return { attributes: text, attributesBytes, data, bytes: HEADER_BYTES + payloadBytes };
+}
+
+/**
+ * Writes a prepared record into `out` at `start` (which must have `record.bytes` free) and returns where the
+ * next record goes: a commit's records are encoded straight into the one buffer that is written to the file.
+ */
+export function writeRecord(out: Buffer, start: number, record: PreparedRecord, publishTimeMs: number): number {
+  const payloadBytes = record.bytes - HEADER_BYTES;
+  out.writeUInt32BE(payloadBytes, start);
+  let at = start + HEADER_BYTES;
   out.writeUInt8(FORMAT, at);
-  out.writeDoubleBE(record.publishTimeMs, at + 1);
-  out.writeUInt32BE(attrs.length, at + 9);
+  out.writeDoubleBE(publishTimeMs, at + 1);
+  out.writeUInt32BE(record.attributesBytes, at + 9);
   at += FIXED_PAYLOAD_BYTES;
-  attrs.copy(out, at);
-  record.data.copy(out, at + attrs.length);
-  out.writeUInt32BE(checksum(out, 0, payloadBytes), 4);
+  at += out.write(record.attributes, at, record.attributesBytes, 'utf8');
+  record.data.copy(out, at);
+  out.writeUInt32BE(checksum(out, start, payloadBytes), start + 4);
+  return start + record.bytes;
+}
+
+/** One record as its own buffer. */
+export function encodeRecord(record: LogRecord): Buffer {
+  const prepared = prepareRecord(record.attributes, record.data);
+  const out = Buffer.allocUnsafe(prepared.bytes);
+  writeRecord(out, 0, prepared, record.publishTimeMs);
   return out;
 }
 

@@ -220,8 +220,7 @@ describe('parseGa4: event ids', () => {
   it('adds the receive time to the id when a hit has neither _p nor _s', () => {
     const q = 'v=2&tid=G-TEST123456&cid=1.2&en=scroll';
     const at = (iso: string) =>
-      parseGa4({ method: 'GET', query: q, body: null, receivedAt: new Date(iso) }).events[0].event
-        .event_id;
+      parseGa4({ method: 'GET', query: q, body: null, receivedAt: new Date(iso) }).events[0].event.event_id;
     expect(at('2026-11-22T12:00:00.000Z')).not.toBe(at('2026-11-22T12:00:01.000Z'));
   });
 

@@ -186,9 +186,7 @@ describe('parseGa4 properties', () => {
         fc.option(fc.string()),
         fc.constantFrom('GET' as const, 'POST' as const),
         (q, body, method) => {
-          const events = attempt(
-            () => parseGa4({ method, query: q, body, receivedAt: new Date() }).events,
-          );
+          const events = attempt(() => parseGa4({ method, query: q, body, receivedAt: new Date() }).events);
           if (events) expectWellFormed(events);
         },
       ),
@@ -202,7 +200,12 @@ describe('parseGa4 properties', () => {
         url.set('v', '2');
         url.set('tid', 'G-PROP123456');
         const body = lines.map((l) => l.toString()).filter((l) => l.trim() !== '');
-        const result = parseGa4({ method: 'POST', query: url.toString(), body: body.join('\n'), receivedAt: new Date() });
+        const result = parseGa4({
+          method: 'POST',
+          query: url.toString(),
+          body: body.join('\n'),
+          receivedAt: new Date(),
+        });
         expect(result.events).toHaveLength(Math.max(1, body.length));
         expectWellFormed(result.events);
       }),

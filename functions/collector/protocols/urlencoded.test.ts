@@ -29,9 +29,12 @@ const RUNS = { numRuns: 2000 };
 describe('parsePairs', () => {
   it('reads exactly what URLSearchParams reads, pair for pair', () => {
     fc.assert(
-      fc.property(fc.oneof(urlencodedText, fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })), (text) => {
-        expect(parsePairs(text)).toEqual(reference(text));
-      }),
+      fc.property(
+        fc.oneof(urlencodedText, fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })),
+        (text) => {
+          expect(parsePairs(text)).toEqual(reference(text));
+        },
+      ),
       RUNS,
     );
   });
