@@ -4,7 +4,7 @@
  * through trusted proxies, the host name, and request bodies decoded (gzip/deflate, strict UTF-8). Pure
  * functions of their inputs, apart from counting rejections and logging internal errors.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import zlib from 'node:zlib';
 import type { Config } from '../../src/core/config';
@@ -86,10 +86,16 @@ export function errorAnswer(
   return jsonAnswer(500, errorBody('internal', 'internal error; the request was not accepted, retry it'));
 }
 
-/** The caller's X-Request-Id when it is a plain token, otherwise a new UUID. */
+/** Random per process, so ids stay distinct across instances; a counter makes each request's id. */
+const INSTANCE = randomBytes(6).toString('hex');
+let requests = 0;
+
+/** The caller's X-Request-Id when it is a plain token, otherwise a new id unique to this request. */
 export function requestIdOf(headers: IncomingHttpHeaders): string {
   const given = headers['x-request-id'];
-  return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+  if (typeof given === 'string' && /^[\w.-]{1,100}$/.test(given)) return given;
+  requests = requests < Number.MAX_SAFE_INTEGER ? requests + 1 : 1;
+  return `${INSTANCE}-${requests.toString(36)}`;
 }
 
 /**

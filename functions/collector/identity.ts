@@ -94,21 +94,37 @@ const DOMAIN = /^[a-z0-9.-]+$/;
  * used when analytics consent is withdrawn. Throws on a name, value or domain that would break the header.
  */
 export function buildIdCookie(value: string, options: IdCookieOptions): string {
+  return options.maxAgeDays <= 0 ? idCookies(options).remove : idCookies(options).set(value);
+}
+
+/**
+ * The id cookie's `Set-Cookie` values for one configuration, its name, domain and attributes checked and joined
+ * once: setting an id appends the attributes to `name=value`.
+ */
+export function idCookies(options: IdCookieOptions): { set: (value: string) => string; remove: string } {
   if (!COOKIE_NAME.test(options.name)) throw new Error(`cookie name ${JSON.stringify(options.name)} is not a token`);
-  const deleting = options.maxAgeDays <= 0;
-  if (!deleting && !isFirstPartyId(value)) throw new Error('cookie value is not a first-party id');
-  const maxAge = deleting ? 0 : Math.min(Math.floor(options.maxAgeDays), MAX_COOKIE_DAYS) * 86400;
-  const parts = [`${options.name}=${deleting ? '' : value}`, 'HttpOnly'];
-  if (options.secure) parts.push('Secure');
-  parts.push('SameSite=Lax', 'Path=/', `Max-Age=${maxAge}`);
-  // Old clients ignore Max-Age=0; an Expires in the past deletes the cookie there too.
-  if (deleting) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+  let domain = '';
   if (options.domain) {
-    const domain = options.domain.trim().replace(/^\./, '').toLowerCase();
+    domain = options.domain.trim().replace(/^\./, '').toLowerCase();
     if (!DOMAIN.test(domain)) throw new Error(`cookie domain ${JSON.stringify(options.domain)} is not a host name`);
-    parts.push(`Domain=${domain}`);
   }
-  return parts.join('; ');
+  const attributes = (maxAge: number, deleting: boolean): string => {
+    const parts = ['HttpOnly'];
+    if (options.secure) parts.push('Secure');
+    parts.push('SameSite=Lax', 'Path=/', `Max-Age=${maxAge}`);
+    // Old clients ignore Max-Age=0; an Expires in the past deletes the cookie there too.
+    if (deleting) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+    if (domain) parts.push(`Domain=${domain}`);
+    return parts.join('; ');
+  };
+  const keep = `; ${attributes(Math.min(Math.floor(Math.max(options.maxAgeDays, 0)), MAX_COOKIE_DAYS) * 86400, false)}`;
+  return {
+    set: (value) => {
+      if (!isFirstPartyId(value)) throw new Error('cookie value is not a first-party id');
+      return `${options.name}=${value}${keep}`;
+    },
+    remove: `${options.name}=; ${attributes(0, true)}`,
+  };
 }
 
 /** The `Set-Cookie` value that removes the id cookie (same name, domain and path as when it was set). */

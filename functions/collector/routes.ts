@@ -11,7 +11,7 @@ import type { ParsedEvent, Protocol } from '../../src/core/event';
 import type { Logger } from '../../src/core/logger';
 import { type Answer, decodeBody, jsonAnswer } from './answers';
 import { parseCookies } from './cookies';
-import { buildIdCookie } from './identity';
+import { idCookies } from './identity';
 import type { CollectorMetrics } from './metrics';
 import type { CollectorPipeline, HitContext, PipelineResult } from './pipeline';
 import { parseGa4 } from './protocols/ga4';
@@ -86,17 +86,17 @@ export interface RoutesDeps {
 }
 
 export class ProtocolRoutes {
-  /** Cookie options are fixed per collector. */
-  private readonly cookieOptions;
+  /** The id cookie's configuration is fixed per collector. */
+  private readonly cookies: ReturnType<typeof idCookies>;
 
   constructor(private readonly deps: RoutesDeps) {
     const { cookie } = deps.config;
-    this.cookieOptions = {
+    this.cookies = idCookies({
       name: cookie.name,
       domain: cookie.domain ?? null,
       maxAgeDays: cookie.maxAgeDays,
       secure: cookie.secure,
-    };
+    });
   }
 
   /** POST /v1/{call}: a Segment-spec call or batch. */
@@ -230,11 +230,8 @@ export class ProtocolRoutes {
       throw new UnavailableError('the event bus did not confirm the events', 5);
     }
     const headers: Record<string, string> = {};
-    if (result.cookie === 'delete') {
-      headers['Set-Cookie'] = buildIdCookie('', { ...this.cookieOptions, maxAgeDays: 0 });
-    } else if (result.cookie) {
-      headers['Set-Cookie'] = buildIdCookie(result.cookie.value, this.cookieOptions);
-    }
+    if (result.cookie === 'delete') headers['Set-Cookie'] = this.cookies.remove;
+    else if (result.cookie) headers['Set-Cookie'] = this.cookies.set(result.cookie.value);
     return { result, headers };
   }
 }

@@ -88,10 +88,10 @@ export class EmbeddedBus implements EventBus {
     return this.logs[topic];
   }
 
-  async publish(topic: TopicKey, messages: BusMessage[]): Promise<PublishResult> {
+  publish(topic: TopicKey, messages: BusMessage[]): Promise<PublishResult> {
     const log = this.logs[topic];
-    if (!log) throw new Error(`unknown topic ${String(topic)}`);
-    return { messageIds: await log.append(messages) };
+    if (!log) return Promise.reject(new Error(`unknown topic ${String(topic)}`));
+    return log.append(messages).then((messageIds) => ({ messageIds }));
   }
 
   subscribe(

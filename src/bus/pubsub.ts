@@ -19,6 +19,7 @@ import { ConfigError, UnavailableError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/logger';
 import { localPaths } from '../warehouse/types';
 import { EmbeddedBus } from './embedded';
+import { dataBytes } from './types';
 import type {
   BatchHandler,
   BusHealth,
@@ -140,7 +141,7 @@ export class PubSubBus implements EventBus {
     if (this.closed) throw new UnavailableError('pubsub bus is closed');
     if (messages.length === 0) return { messageIds: [] };
     if (this.backlog[topic] > 0) return this.toSpool(topic, messages);
-    const bytes = messages.reduce((sum, m) => sum + m.data.length, 0);
+    const bytes = messages.reduce((sum, m) => sum + dataBytes(m), 0);
     if (
       this.outstanding.messages + messages.length > MAX_OUTSTANDING_MESSAGES ||
       this.outstanding.bytes + bytes > MAX_OUTSTANDING_BYTES
@@ -153,7 +154,13 @@ export class PubSubBus implements EventBus {
     this.outstanding.bytes += bytes;
     const attempt = Promise.allSettled(
       messages.map((m) =>
-        withTimeout(ref.publishMessage({ data: m.data, attributes: m.attributes }), this.timeoutMs()),
+        withTimeout(
+          ref.publishMessage({
+            data: typeof m.data === 'string' ? Buffer.from(m.data) : m.data,
+            attributes: m.attributes,
+          }),
+          this.timeoutMs(),
+        ),
       ),
     );
     this.track(attempt);
@@ -193,7 +200,7 @@ export class PubSubBus implements EventBus {
   }
 
   private async toSpool(topic: TopicKey, messages: BusMessage[]): Promise<PublishResult> {
-    const incoming = messages.reduce((sum, m) => sum + m.data.length + 64, 0);
+    const incoming = messages.reduce((sum, m) => sum + dataBytes(m) + 64, 0);
     if (this.spoolBacklogBytes() + incoming > this.options.spoolMaxBytes) {
       this.spoolFull = true;
       throw new UnavailableError(

@@ -25,20 +25,22 @@ export interface LogRecord {
 export interface PreparedRecord {
   attributes: string;
   attributesBytes: number;
-  data: Buffer;
+  data: Buffer | string;
+  dataBytes: number;
   /** Header and payload. */
   bytes: number;
 }
 
 /** Measures a record; throws RangeError when it is over the record limit. */
-export function prepareRecord(attributes: Record<string, string>, data: Buffer): PreparedRecord {
+export function prepareRecord(attributes: Record<string, string>, data: Buffer | string): PreparedRecord {
   const text = JSON.stringify(attributes);
   const attributesBytes = Buffer.byteLength(text, 'utf8');
-  const payloadBytes = FIXED_PAYLOAD_BYTES + attributesBytes + data.length;
+  const dataBytes = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
+  const payloadBytes = FIXED_PAYLOAD_BYTES + attributesBytes + dataBytes;
   if (payloadBytes > MAX_PAYLOAD_BYTES) {
     throw new RangeError(`message of ${payloadBytes} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte record limit`);
   }
-  return { attributes: text, attributesBytes, data, bytes: HEADER_BYTES + payloadBytes };
+  return { attributes: text, attributesBytes, data, dataBytes, bytes: HEADER_BYTES + payloadBytes };
 }
 
 /**
@@ -54,7 +56,8 @@ export function writeRecord(out: Buffer, start: number, record: PreparedRecord, 
   out.writeUInt32BE(record.attributesBytes, at + 9);
   at += FIXED_PAYLOAD_BYTES;
   at += out.write(record.attributes, at, record.attributesBytes, 'utf8');
-  record.data.copy(out, at);
+  if (typeof record.data === 'string') out.write(record.data, at, record.dataBytes, 'utf8');
+  else record.data.copy(out, at);
   out.writeUInt32BE(checksum(out, start, payloadBytes), start + 4);
   return start + record.bytes;
 }

@@ -7,13 +7,19 @@
 export type TopicKey = 'events' | 'events-invalid';
 
 export interface BusMessage {
-  /** Canonical event JSON (or invalid-event record JSON). */
-  data: Buffer;
+  /** Canonical event JSON (or invalid-event record JSON): its bytes, or the text (stored as UTF-8). */
+  data: Buffer | string;
   attributes: Record<string, string>;
   /** Ordering key is not used: events carry their own timestamps. */
 }
 
+/** Size of a message's data in bytes. */
+export function dataBytes(m: BusMessage): number {
+  return typeof m.data === 'string' ? Buffer.byteLength(m.data, 'utf8') : m.data.length;
+}
+
 export interface DeliveredMessage extends BusMessage {
+  data: Buffer;
   messageId: string;
   publishTime: Date;
   /** Position in the embedded log (offset), for checkpointing; undefined for Pub/Sub. */

@@ -184,7 +184,14 @@ const optBoolean = (v: unknown): boolean => v === undefined || typeof v === 'boo
 const nullishBoolean = (v: unknown): boolean => v === undefined || v === null || typeof v === 'boolean';
 const finiteNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
 const nullishNumber = (v: unknown): boolean => v === undefined || v === null || finiteNumber(v);
-const isoString = (v: unknown): boolean => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+/** The last text isoString accepted: an event's timestamp and received_at, and a batch's events, share it. */
+let lastIso = '';
+const isoString = (v: unknown): boolean => {
+  if (v === lastIso) return true;
+  if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) return false;
+  lastIso = v;
+  return true;
+};
 const nullishIso = (v: unknown): boolean => v === undefined || v === null || isoString(v);
 const idString = (v: unknown): boolean => typeof v === 'string' && v.length <= 200;
 const nullishId = (v: unknown): boolean => v === undefined || v === null || idString(v);
@@ -195,8 +202,9 @@ const nullishSha = (v: unknown): boolean =>
 /** An optional object of optional strings with these keys (page, campaign, click_ids, geo, library). */
 function optStringObject(v: unknown, keys: ReadonlySet<string>): boolean {
   if (v === undefined) return true;
-  if (!isPlainData(v) || !onlyKeys(v, keys)) return false;
-  for (const k of keys) if (!optString(v[k])) return false;
+  if (!isPlainData(v)) return false;
+  // Every key present is known and holds a string or null; a known key that is absent reads as undefined.
+  for (const k in v) if (!keys.has(k) || !optString(v[k])) return false;
   return true;
 }
 
@@ -240,7 +248,6 @@ const CAMPAIGN_KEYS = keySet('name', 'source', 'medium', 'term', 'content', 'id'
 const CLICK_ID_KEYS = keySet('gclid', 'gbraid', 'wbraid', 'fbclid', 'fbc', 'fbp', 'ttclid', 'msclkid', 'li_fat_id');
 const GEO_KEYS = keySet('country', 'region', 'city');
 const DEVICE_STRING_KEYS = keySet('type', 'vendor', 'model', 'browser', 'browser_version', 'os', 'os_version');
-const DEVICE_KEYS = keySet(...DEVICE_STRING_KEYS, 'is_bot');
 const LIBRARY_KEYS = keySet('name', 'version');
 const SCREEN_KEYS = keySet('width', 'height');
 const SESSION_KEYS = keySet('id', 'number', 'engaged');
@@ -278,8 +285,8 @@ function contextOk(c: unknown): c is EventContext {
   }
   const d = c.device;
   if (d !== undefined) {
-    if (!isPlainData(d) || !onlyKeys(d, DEVICE_KEYS) || !optBoolean(d.is_bot)) return false;
-    for (const k of DEVICE_STRING_KEYS) if (!optString(d[k])) return false;
+    if (!isPlainData(d) || !optBoolean(d.is_bot)) return false;
+    for (const k in d) if (k !== 'is_bot' && (!DEVICE_STRING_KEYS.has(k) || !optString(d[k]))) return false;
   }
   const sc = c.screen;
   if (sc !== undefined) {

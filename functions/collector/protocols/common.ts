@@ -138,6 +138,21 @@ function pagePartsUncached(url: string): PageParts {
   return { host: u.host, path: u.pathname, search: u.search };
 }
 
+let lastIsoMs = NaN;
+let lastIso = '';
+
+/**
+ * `new Date(ms).toISOString()`, remembering the last answer: the events of a batch, and hits arriving within the
+ * same millisecond, share their times.
+ */
+export function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
 /** A finite number from a query-string value, or undefined (`''`, `NaN`, `1e999`, `12abc` are not numbers). */
 export function toNumber(s: string | null | undefined): number | undefined {
   if (s === null || s === undefined) return undefined;

@@ -10,7 +10,7 @@
  */
 import { BadRequestError } from '../../../src/core/errors';
 import { SCHEMA_VERSION, type ConsentSignals, type EventContext, type ParsedEvent } from '../../../src/core/event';
-import { MAX_ID_LENGTH, compact, hashId, isForbiddenName, nonEmpty, pageParts, toNumber } from './common';
+import { MAX_ID_LENGTH, compact, hashId, isForbiddenName, isoTime, nonEmpty, pageParts, toNumber } from './common';
 import { type Pairs, firstValues, overridePairs, parsePairs } from './urlencoded';
 
 export interface Ga4Request {
@@ -107,7 +107,7 @@ export function parseGa4(req: Ga4Request): Ga4ParseResult {
           .map((l) => l.trim())
           .filter((l) => l !== '')
       : [];
-  const received = req.receivedAt.toISOString();
+  const received = isoTime(req.receivedAt.getTime());
   // A GET hit's raw text (kept by a quarantine record) is its query string as received.
   const hits: { params: HitParams; line: number; raw: string }[] =
     lines.length === 0

@@ -3,7 +3,7 @@
  * The query scheme is documented in ./README.md. Pure: no I/O.
  */
 import { SCHEMA_VERSION, type ConsentSignals, type EventContext, type ParsedEvent } from '../../../src/core/event';
-import { MAX_ID_LENGTH, compact, hashId, isForbiddenName, nonEmpty, pageParts, toNumber } from './common';
+import { MAX_ID_LENGTH, compact, hashId, isForbiddenName, isoTime, nonEmpty, pageParts, toNumber } from './common';
 
 /** GIF89a, 1x1, one transparent pixel: the 43-byte image every tracking pixel answers with. */
 export const TRANSPARENT_GIF: Buffer = Buffer.from(
@@ -53,7 +53,7 @@ export function parsePixel(query: URLSearchParams, receivedAt: Date): ParsedEven
     }
   }
 
-  const received = receivedAt.toISOString();
+  const received = isoTime(receivedAt.getTime());
   // Without `eid` every load is its own event (an email opened twice is two opens), so the receive time
   // is part of the derived id; senders that retry must pass `eid` to be deduplicated.
   const eventId =

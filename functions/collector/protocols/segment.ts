@@ -28,6 +28,7 @@ import {
   nonEmpty,
   pageParts,
   stableJson,
+  isoTime,
 } from './common';
 
 export type SegmentCall = 'track' | 'identify' | 'page' | 'screen' | 'group' | 'alias' | 'batch';
@@ -102,7 +103,7 @@ export function parseSegment(req: SegmentRequest): SegmentParseResult {
   const env: ItemEnv = {
     writeKey,
     receivedAt: req.receivedAt,
-    receivedAtIso: req.receivedAt.toISOString(),
+    receivedAtIso: isoTime(req.receivedAt.getTime()),
     eventBytes: req.limits.eventBytes,
   };
 
@@ -305,16 +306,6 @@ function readObject(v: unknown, name: string, errors: string[]): Record<string, 
  */
 let lastTimeText = '';
 let lastTimeMs = 0;
-let lastIsoMs = NaN;
-let lastIso = '';
-
-function isoTime(ms: number): string {
-  if (ms !== lastIsoMs) {
-    lastIso = new Date(ms).toISOString();
-    lastIsoMs = ms;
-  }
-  return lastIso;
-}
 
 /** Milliseconds since the epoch for an ISO-8601 string; pushes an error for anything else. */
 function readTime(v: unknown, name: string, errors: string[]): number | undefined {
