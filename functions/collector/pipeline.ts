@@ -58,8 +58,10 @@ export interface PipelineResult {
   consentWarnings: string[][];
 }
 
+/** What the last page URL of a request gave (the events of a request usually share it). */
 interface HitMemo {
-  url: Map<string, { clickIds: ReturnType<typeof clickIdsFromUrl>; campaign: ReturnType<typeof campaignFromUrl> }>;
+  url: string | null;
+  fromUrl: { clickIds: ReturnType<typeof clickIdsFromUrl>; campaign: ReturnType<typeof campaignFromUrl> } | null;
 }
 
 export interface PipelineDeps {
@@ -140,7 +142,7 @@ export class CollectorPipeline {
     const receivedAt = isoTime(hit.receivedAt.getTime());
     const geo = geoFromHeaders(hit.headers, config.geo);
     // Per-request memo: events of one request usually share the IP, page URL and user agent.
-    const memo: HitMemo = { url: new Map() };
+    const memo: HitMemo = { url: null, fromUrl: null };
     const cookieValue = hit.cookies[config.cookie.name] ?? null;
     let cookie: PipelineResult['cookie'] = null;
     let issuedId: string | null = null;
@@ -214,7 +216,7 @@ export class CollectorPipeline {
     const ctx = draft.context ?? {};
     const pageUrl = ctx.page?.url ?? null;
     const userAgent = ctx.user_agent ?? hit.userAgent ?? null;
-    let fromUrl = pageUrl ? memo.url.get(pageUrl) : undefined;
+    let fromUrl = pageUrl !== null && pageUrl === memo.url ? memo.fromUrl : null;
     if (pageUrl && !fromUrl) {
       fromUrl = {
         clickIds: clickIdsFromUrl(pageUrl, {
@@ -224,7 +226,8 @@ export class CollectorPipeline {
         }),
         campaign: campaigns.get(pageUrl, campaignFromUrl),
       };
-      memo.url.set(pageUrl, fromUrl);
+      memo.url = pageUrl;
+      memo.fromUrl = fromUrl;
     }
     const analytics = consent.analytics;
     // Without analytics consent the event still counts (a cookieless ping) but carries no identifiers and no IP.

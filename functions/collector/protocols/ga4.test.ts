@@ -201,6 +201,21 @@ describe('parseGa4: request checks', () => {
   });
 });
 
+describe('parseGa4: repeated names', () => {
+  it.each([10, 200])(
+    'reads the first value of a repeated name, as URLSearchParams does, with %i other parameters',
+    (n) => {
+      const extra = Array.from({ length: n }, (_, i) => `ep.p${i}=${i}`).join('&');
+      const [e] = hit(`${BASE}&en=first&cu=EUR&${extra}&en=second&cu=USD&ep.p0=last`).events;
+      expect(e.event.event).toBe('first');
+      expect(e.event.properties?.currency).toBe('EUR');
+      // ep.* are read in order: a repeated property keeps its last value.
+      expect(e.event.properties?.p0).toBe('last');
+      expect(Object.keys(e.event.properties ?? {})).toHaveLength(n + 1);
+    },
+  );
+});
+
 describe('parseGa4: event ids', () => {
   it('uses ep.event_id when the site sets it', () => {
     expect(hit(`${BASE}&en=purchase&ep.event_id=abc-1`).events[0].event.event_id).toBe('abc-1');

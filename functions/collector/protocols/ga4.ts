@@ -58,26 +58,32 @@ const ITEM_NUMBER_FIELDS: Readonly<Record<string, string>> = {
   lp: 'index',
 };
 
+/** Up to this many parameters (a gtag hit has 15–40), looking a name up scans the list; beyond, a map is built. */
+const MAX_SCANNED_PARAMS = 64;
+
 /**
- * One hit's parameters: every pair in order (for ep.*, up.* and the pr* items) and the first value of each
- * name (what URLSearchParams.get answers), read once.
+ * One hit's parameters: every pair in order (for ep.*, up.* and the pr* items), and the first value of a name as
+ * URLSearchParams.get answers it.
  */
 class HitParams {
-  private readonly firsts: Map<string, string>;
+  /** For a hit with many parameters, the first value of each by name; a short list is scanned instead. */
+  private readonly firsts: Map<string, string> | null;
 
   constructor(readonly pairs: Pairs) {
-    this.firsts = firstValues(pairs);
+    this.firsts = pairs.names.length > MAX_SCANNED_PARAMS ? firstValues(pairs) : null;
   }
 
   /** The first value of `name`; null when absent. */
   raw(name: string): string | null {
-    return this.firsts.get(name) ?? null;
+    if (this.firsts) return this.firsts.get(name) ?? null;
+    const i = this.pairs.names.indexOf(name);
+    return i < 0 ? null : this.pairs.values[i];
   }
 
   /** The first value of `name`; undefined when absent or empty. */
   get(name: string): string | undefined {
-    const v = this.firsts.get(name);
-    return v === undefined || v === '' ? undefined : v;
+    const v = this.raw(name);
+    return v === null || v === '' ? undefined : v;
   }
 }
 
