@@ -1,11 +1,12 @@
 /**
  * The browser hits served straight from node:http, ahead of fastify: GA4 `/g/collect` (GET and POST) and the
- * pixel `GET /p.gif`. A hit is a few hundred bytes carrying one event, so a framework's per-request machinery
- * (router, hooks, request and reply objects, serializers) costs as much as the event's own work; here the
- * request goes from the socket to the protocol route with nothing in between. What a client sees is what fastify
- * answered: the same CORS headers (cors.ts), request ids, client address through trusted proxy hops, error
- * bodies (answers.ts), and 503 with `Connection: close` once the server is closing. Any other path or method
- * (OPTIONS preflights, HEAD) goes on to fastify.
+ * pixel `/p.gif` (GET, and HEAD answered with the image's headers without recording anything). A hit is a few
+ * hundred bytes carrying one event, so a framework's per-request machinery (router, hooks, request and reply
+ * objects, serializers) costs as much as the event's own work; here the request goes from the socket to the
+ * protocol route with nothing in between. What a client sees is what fastify answered: the same CORS headers
+ * (cors.ts), request ids, client address through trusted proxy hops, error bodies (answers.ts), and 503 with
+ * `Connection: close` once the server is closing. Any other path or method (OPTIONS preflights, HEAD on
+ * /g/collect) goes on to fastify.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError } from '../../src/core/errors';
@@ -47,7 +48,7 @@ export class DirectRoutes {
     const method = req.method;
     let route: Route;
     if (path === '/g/collect' && (method === 'GET' || method === 'POST')) route = 'ga4';
-    else if (path === '/p.gif' && method === 'GET') route = 'pixel';
+    else if (path === '/p.gif' && (method === 'GET' || method === 'HEAD')) route = 'pixel';
     else return false;
 
     if (this.closing) {
@@ -64,7 +65,7 @@ export class DirectRoutes {
       host: hostNameOf(req.headers, this.options.trustedHops > 0),
       body: null,
     };
-    if (method === 'GET') {
+    if (method !== 'POST') {
       void this.run(route, hit, res);
       return true;
     }

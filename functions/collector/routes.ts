@@ -196,8 +196,18 @@ export class ProtocolRoutes {
     return { status: 204, headers, body: null };
   }
 
-  /** GET /p.gif: the no-JS pixel, answered with a transparent GIF. */
+  /**
+   * GET /p.gif: the no-JS pixel, answered with a transparent GIF. HEAD (link checkers, some mail proxies) gets the
+   * image's headers and records nothing.
+   */
   async pixel(req: HitRequest): Promise<Answer> {
+    if (req.method === 'HEAD') {
+      return {
+        status: 200,
+        headers: { ...PIXEL_HEADERS, 'Content-Length': String(TRANSPARENT_GIF.length) },
+        body: null,
+      };
+    }
     const query = new URLSearchParams(queryOf(req.url));
     const receivedAt = new Date();
     const events = parsePixel(query, receivedAt);

@@ -148,6 +148,20 @@ describe('answers', () => {
     expect((await raw(port(), { method: 'HEAD', path: GA4 })).status).toBe(404);
     expect((await raw(port(), { method: 'PUT', path: GA4, body: 'en=x' })).status).toBe(404);
     expect((await raw(port(), { method: 'POST', path: '/p.gif' })).status).toBe(404);
+    // A link checker's HEAD on the pixel sees an image and records nothing.
+    const head = await raw(port(), { method: 'HEAD', path: '/p.gif?e=Head%20Check&t=track&eid=px-head-1' });
+    expect([head.status, head.headers['content-type'], head.headers['content-length'], head.body]).toEqual([
+      200,
+      'image/gif',
+      '43',
+      '',
+    ]);
+    const pixel = await raw(port(), { method: 'GET', path: '/p.gif?e=Head%20Check&t=track&eid=px-get-1' });
+    expect(pixel.status).toBe(200);
+    await stack.drain();
+    const ids = (await readRaw(stack.dataDir)).map((r) => r.data.event_id);
+    expect(ids).toContain('px-get-1');
+    expect(ids).not.toContain('px-head-1');
   });
 
   it('refuses each kind of bad GA4 request with a clear 4xx and lands the valid hits sent alongside', async () => {
