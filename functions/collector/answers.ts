@@ -26,7 +26,7 @@ export function jsonAnswer(status: number, value: unknown, headers: Record<strin
   return { status, headers: { 'Content-Type': JSON_TYPE, ...headers }, body: JSON.stringify(value) };
 }
 
-export function errorBody(code: string, message: string) {
+function errorBody(code: string, message: string) {
   return { success: false, error: { code, message } };
 }
 

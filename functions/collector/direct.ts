@@ -125,7 +125,13 @@ export class DirectRoutes {
 
   private send(hit: HitRequest, res: ServerResponse, answer: Answer): void {
     addCorsHeaders(answer.headers, hit.headers.origin, this.allows);
-    res.writeHead(answer.status, answer.headers);
-    res.end(answer.body ?? undefined);
+    try {
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body ?? undefined);
+    } catch (err) {
+      // An answer node refuses to write (a header it finds invalid): the request fails alone, the process stays up.
+      this.options.errors.logger.error({ err, requestId: hit.id }, 'could not write the answer');
+      res.destroy();
+    }
   }
 }

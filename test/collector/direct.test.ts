@@ -243,8 +243,8 @@ describe('answers', () => {
   });
 });
 
-describe('closing', () => {
-  it('answers 503 and closes the connection once the server is closing, as fastify does', async () => {
+describe('DirectRoutes on its own', () => {
+  it('survives an answer node cannot write, and answers 503 with Connection: close once closing', async () => {
     const dataDir = tempDir();
     const config = testConfig(dataDir);
     const metrics = new CollectorMetrics();
@@ -254,7 +254,8 @@ describe('closing', () => {
         served.push('ga4');
         return { status: 204, headers: {}, body: null };
       },
-      pixel: async () => ({ status: 200, headers: {}, body: null }),
+      // An answer node refuses to write: a header value with a line break.
+      pixel: async () => ({ status: 200, headers: { 'X-Broken': 'a\r\nb' }, body: null }),
     } as unknown as ProtocolRoutes;
     const direct = new DirectRoutes({
       routes,
@@ -273,6 +274,9 @@ describe('closing', () => {
     try {
       expect((await raw(p, { method: 'GET', path: GA4 })).status).toBe(204);
       expect((await raw(p, { method: 'GET', path: '/other' })).status).toBe(418);
+      // The broken answer fails its own request only; the server keeps serving.
+      await expect(raw(p, { method: 'GET', path: '/p.gif' })).rejects.toThrow(/socket hang up|ECONNRESET/);
+      expect((await raw(p, { method: 'GET', path: GA4 })).status).toBe(204);
       direct.close();
       const closing = await raw(p, { method: 'GET', path: GA4 });
       expect(closing.status).toBe(503);
@@ -282,7 +286,7 @@ describe('closing', () => {
         message: 'Service Unavailable',
         statusCode: 503,
       });
-      expect(served).toEqual(['ga4']);
+      expect(served).toEqual(['ga4', 'ga4']);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
