@@ -5,8 +5,9 @@
  * functions of their inputs, apart from counting rejections and logging internal errors.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import zlib from 'node:zlib';
+import proxyAddr from '@fastify/proxy-addr';
 import type { Config } from '../../src/core/config';
 import { BadRequestError, UnavailableError } from '../../src/core/errors';
 import type { Logger } from '../../src/core/logger';
@@ -99,40 +100,19 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
 }
 
 /**
- * The client's address when exactly `trustedHops` proxies (Cloud Run's front end, a load balancer) sit in front:
- * the socket's peer, then X-Forwarded-For from its last entry backwards, one entry per trusted hop. Read as
- * fastify's `trustProxy` with a hop count reads it (proxy-addr: entries split on commas and spaces).
+ * Trust exactly `hops` proxies (Cloud Run's front end, a load balancer) when reading X-Forwarded-For: the trust
+ * function fastify's `trustProxy` takes, and the one the direct routes read the client's address with.
  */
+export function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
+/** The client's address through the trusted proxies, read by fastify's own proxy-addr as `request.ip` is. */
 export function clientAddress(
-  socketAddress: string | undefined,
-  forwardedFor: string | string[] | undefined,
-  trustedHops: number,
+  req: IncomingMessage,
+  trust: ((address: string, hop: number) => boolean) | null,
 ): string | null {
-  const peer = socketAddress ?? null;
-  if (trustedHops <= 0 || typeof forwardedFor !== 'string' || forwardedFor === '') return peer;
-  // Walk X-Forwarded-For backwards: the entry `trustedHops` hops away from the socket, or the first one there is.
-  let hop = 0;
-  let found: string | null = peer;
-  let end = forwardedFor.length;
-  let start = end;
-  const take = (): boolean => {
-    hop++;
-    found = forwardedFor.slice(start, end);
-    return hop >= trustedHops;
-  };
-  for (let i = forwardedFor.length - 1; i >= 0; i--) {
-    const c = forwardedFor.charCodeAt(i);
-    if (c === 0x20) {
-      if (start === end) start = end = i;
-    } else if (c === 0x2c) {
-      if (start !== end && take()) return found;
-      start = end = i;
-    } else {
-      start = i;
-    }
-  }
-  if (start !== end) take();
-  return found;
+  return (trust ? proxyAddr(req, trust) : req.socket.remoteAddress) ?? null;
 }
 
 /**

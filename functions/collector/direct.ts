@@ -10,7 +10,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError } from '../../src/core/errors';
-import { type Answer, type ErrorContext, clientAddress, errorAnswer, hostNameOf, requestIdOf } from './answers';
+import {
+  type Answer,
+  type ErrorContext,
+  clientAddress,
+  errorAnswer,
+  hostNameOf,
+  requestIdOf,
+  trustHops,
+} from './answers';
 import { type CorsOptions, addCorsHeaders, originCheck } from './cors';
 import type { HitRequest, ProtocolRoutes } from './routes';
 
@@ -30,9 +38,11 @@ const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavaila
 export class DirectRoutes {
   private closing = false;
   private readonly allows: ReturnType<typeof originCheck>;
+  private readonly trust: ReturnType<typeof trustHops> | null;
 
   constructor(private readonly options: DirectOptions) {
     this.allows = originCheck(options.cors);
+    this.trust = options.trustedHops > 0 ? trustHops(options.trustedHops) : null;
   }
 
   /** From now on, answer 503 and close the connection (the server is draining). */
@@ -61,7 +71,7 @@ export class DirectRoutes {
       method: method,
       url,
       headers: req.headers,
-      ip: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.options.trustedHops),
+      ip: clientAddress(req, this.trust),
       host: hostNameOf(req.headers, this.options.trustedHops > 0),
       body: null,
     };

@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { EventBus } from '../../src/bus/types';
 import type { Config } from '../../src/core/config';
 import type { Logger } from '../../src/core/logger';
-import { type Answer, type ErrorContext, errorAnswer, hostNameOf, requestIdOf } from './answers';
+import { type Answer, type ErrorContext, errorAnswer, hostNameOf, requestIdOf, trustHops } from './answers';
 import type { DebugHub } from './debug-hub';
 import { registerCors } from './cors';
 import { DirectRoutes } from './direct';
@@ -58,7 +58,7 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
     logger: false,
     bodyLimit: maxBody,
     // Trust exactly N proxy hops (Cloud Run's front end, the load balancer) when reading X-Forwarded-For.
-    trustProxy: trustedHops > 0 ? (_addr: string, hop: number) => hop < trustedHops : false,
+    trustProxy: trustedHops > 0 ? trustHops(trustedHops) : false,
     genReqId: (req) => requestIdOf(req.headers),
     return503OnClosing: true,
     // The protocol routes parse their own query strings; `request.query` is parsed only where it is read.

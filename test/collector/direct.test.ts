@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import { silentLogger } from '../../src/core/logger';
-import { clientAddress, hostNameOf } from '../../functions/collector/answers';
+import { clientAddress, hostNameOf, trustHops } from '../../functions/collector/answers';
 import { DirectRoutes } from '../../functions/collector/direct';
 import { CollectorMetrics } from '../../functions/collector/metrics';
 import type { ProtocolRoutes } from '../../functions/collector/routes';
@@ -82,7 +82,8 @@ describe('client address and host, as fastify reads them', () => {
               if (xfh !== '') headers['x-forwarded-host'] = xfh;
               const res = await raw(appPort, { method: 'GET', path: '/', headers });
               const seen = JSON.parse(res.body) as { ip: string; host: string };
-              expect(clientAddress('127.0.0.1', headers['x-forwarded-for'], hops)).toBe(seen.ip);
+              const req = { socket: { remoteAddress: '127.0.0.1' }, headers } as unknown as http.IncomingMessage;
+              expect(clientAddress(req, hops > 0 ? trustHops(hops) : null)).toBe(seen.ip);
               expect(hostNameOf(headers, hops > 0)).toBe(seen.host.replace(/:\d+$/, ''));
             },
           ),
