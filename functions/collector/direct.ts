@@ -20,7 +20,7 @@ import {
   trustHops,
 } from './answers';
 import { type CorsOptions, addCorsHeaders, originCheck } from './cors';
-import type { HitRequest, ProtocolRoutes } from './routes';
+import { type HitRequest, type ProtocolRoutes, splitTarget } from './routes';
 
 export interface DirectOptions {
   routes: ProtocolRoutes;
@@ -52,9 +52,7 @@ export class DirectRoutes {
 
   /** Serves the request when it is one of the direct routes; false leaves it to fastify. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
+    const { path, query } = splitTarget(req.url ?? '');
     const method = req.method;
     let route: Route;
     if (path === '/g/collect' && (method === 'GET' || method === 'POST')) route = 'ga4';
@@ -69,7 +67,8 @@ export class DirectRoutes {
     const hit: HitRequest = {
       id: requestIdOf(req.headers),
       method: method,
-      url,
+      path,
+      query,
       headers: req.headers,
       ip: clientAddress(req, this.trust),
       host: hostNameOf(req.headers, this.options.trustedHops > 0),

@@ -22,8 +22,9 @@ import { type SegmentCall, parseSegment } from './protocols/segment';
 export interface HitRequest {
   id: string;
   method: string;
-  /** Path and query string, as received. */
-  url: string;
+  /** The request target's path, and its query string as received (without the `?`). */
+  path: string;
+  query: string;
   headers: IncomingHttpHeaders;
   /** The client's address through the trusted proxies. */
   ip: string | null;
@@ -73,9 +74,10 @@ function basicAuthUser(header: string | undefined): string | null {
   return colon >= 0 ? decoded.slice(0, colon) : decoded;
 }
 
-function queryOf(url: string): string {
+/** A request target split into its path and its query string (without the `?`). */
+export function splitTarget(url: string): { path: string; query: string } {
   const q = url.indexOf('?');
-  return q < 0 ? '' : url.slice(q + 1);
+  return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
 export interface RoutesDeps {
@@ -181,7 +183,7 @@ export class ProtocolRoutes {
     const post = req.method === 'POST';
     const text = post ? decodeBody(req.body, req.headers['content-encoding'], config.limits.ga4BodyBytes) : null;
     const receivedAt = new Date();
-    const parsed = parseGa4({ method: post ? 'POST' : 'GET', query: queryOf(req.url), body: text, receivedAt });
+    const parsed = parseGa4({ method: post ? 'POST' : 'GET', query: req.query, body: text, receivedAt });
     const allowed = config.auth.ga4MeasurementIds;
     if (allowed.length > 0 && !allowed.includes(parsed.measurementId)) {
       throw new BadRequestError(
@@ -208,7 +210,7 @@ export class ProtocolRoutes {
         body: null,
       };
     }
-    const query = new URLSearchParams(queryOf(req.url));
+    const query = new URLSearchParams(req.query);
     const receivedAt = new Date();
     const events = parsePixel(query, receivedAt);
     const { headers } = await this.accept(req, receivedAt, events, 'pixel', query.get('src') ?? 'pixel', null);
@@ -248,7 +250,6 @@ export class ProtocolRoutes {
 
 function hitContext(req: HitRequest, receivedAt: Date, rawBody: string | null): HitContext {
   const cookies = parseCookies(req.headers.cookie);
-  const q = req.url.indexOf('?');
   return {
     requestId: req.id,
     receivedAt,
@@ -260,7 +261,7 @@ function hitContext(req: HitRequest, receivedAt: Date, rawBody: string | null): 
     gpc: req.headers['sec-gpc'] === '1',
     previewId: cookies.tp_debug ?? null,
     method: req.method,
-    path: q < 0 ? req.url : req.url.slice(0, q),
+    path: req.path,
     rawBody,
   };
 }

@@ -16,7 +16,7 @@ import { DirectRoutes } from './direct';
 import { CollectorMetrics } from './metrics';
 import { CollectorPipeline } from './pipeline';
 import { lazyQuery } from './query';
-import { ProtocolRoutes } from './routes';
+import { ProtocolRoutes, splitTarget } from './routes';
 
 export interface CollectorOptions {
   config: Config;
@@ -96,7 +96,7 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
       await routes.segment(req.params.call, {
         id: String(req.id),
         method: req.method,
-        url: req.url,
+        ...splitTarget(req.url),
         headers: req.headers,
         ip: req.ip ?? null,
         host: hostNameOf(req.headers, trustedHops > 0),
