@@ -281,13 +281,12 @@ export class CollectorPipeline {
   async publish(result: PipelineResult, hit: HitContext): Promise<{ messageIds: string[]; invalidIds: string[] }> {
     const { bus, metrics } = this.deps;
     const started = performance.now();
-    const none = Promise.resolve({ messageIds: [] as string[] });
     const valid = result.accepted.length
       ? bus.publish(
           'events',
           result.accepted.map((e) => ({ data: JSON.stringify(e), attributes: eventAttributes(e) })),
         )
-      : none;
+      : null;
     const invalid = result.quarantined.length
       ? bus.publish(
           'events-invalid',
@@ -302,14 +301,11 @@ export class CollectorPipeline {
             },
           })),
         )
-      : none;
+      : null;
     // Both topics are written at once; the request waits for both (most requests have events for one only).
-    const [validIds, invalidIds] =
-      invalid === none
-        ? [(await valid).messageIds, [] as string[]]
-        : valid === none
-          ? [[] as string[], (await invalid).messageIds]
-          : (await Promise.all([valid, invalid])).map((r) => r.messageIds);
+    const [validIds, invalidIds] = (
+      valid && invalid ? await Promise.all([valid, invalid]) : [valid && (await valid), invalid && (await invalid)]
+    ).map((r) => r?.messageIds ?? []);
     const seconds = (performance.now() - started) / 1000;
     metrics.publishedTotal += result.accepted.length + result.quarantined.length;
     if (result.accepted.length) {
