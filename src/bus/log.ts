@@ -348,11 +348,10 @@ export class TopicLog {
       settled: false,
       error: null,
       done: Promise.resolve(),
-      started: 0,
+      started: performance.now(),
     };
     tail.size = commit.end;
     const handle = this.active;
-    commit.started = performance.now();
     commit.done = (async () => {
       try {
         let written = 0;

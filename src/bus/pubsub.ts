@@ -141,7 +141,7 @@ export class PubSubBus implements EventBus {
     if (this.closed) throw new UnavailableError('pubsub bus is closed');
     if (messages.length === 0) return { messageIds: [] };
     if (this.backlog[topic] > 0) return this.toSpool(topic, messages);
-    const bytes = messages.reduce((sum, m) => sum + dataBytes(m), 0);
+    const bytes = messages.reduce((sum, m) => sum + dataBytes(m.data), 0);
     if (
       this.outstanding.messages + messages.length > MAX_OUTSTANDING_MESSAGES ||
       this.outstanding.bytes + bytes > MAX_OUTSTANDING_BYTES
@@ -200,7 +200,7 @@ export class PubSubBus implements EventBus {
   }
 
   private async toSpool(topic: TopicKey, messages: BusMessage[]): Promise<PublishResult> {
-    const incoming = messages.reduce((sum, m) => sum + dataBytes(m) + 64, 0);
+    const incoming = messages.reduce((sum, m) => sum + dataBytes(m.data) + 64, 0);
     if (this.spoolBacklogBytes() + incoming > this.options.spoolMaxBytes) {
       this.spoolFull = true;
       throw new UnavailableError(

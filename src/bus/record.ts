@@ -8,6 +8,7 @@
  * body. Node's zlib.crc32 (IEEE polynomial, native) does the checksum.
  */
 import zlib from 'node:zlib';
+import { dataBytes } from './types';
 
 export const HEADER_BYTES = 8;
 const FORMAT = 1;
@@ -35,12 +36,12 @@ export interface PreparedRecord {
 export function prepareRecord(attributes: Record<string, string>, data: Buffer | string): PreparedRecord {
   const text = JSON.stringify(attributes);
   const attributesBytes = Buffer.byteLength(text, 'utf8');
-  const dataBytes = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
-  const payloadBytes = FIXED_PAYLOAD_BYTES + attributesBytes + dataBytes;
+  const size = dataBytes(data);
+  const payloadBytes = FIXED_PAYLOAD_BYTES + attributesBytes + size;
   if (payloadBytes > MAX_PAYLOAD_BYTES) {
     throw new RangeError(`message of ${payloadBytes} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte record limit`);
   }
-  return { attributes: text, attributesBytes, data, dataBytes, bytes: HEADER_BYTES + payloadBytes };
+  return { attributes: text, attributesBytes, data, dataBytes: size, bytes: HEADER_BYTES + payloadBytes };
 }
 
 /**

@@ -13,9 +13,9 @@ export interface BusMessage {
   /** Ordering key is not used: events carry their own timestamps. */
 }
 
-/** Size of a message's data in bytes. */
-export function dataBytes(m: BusMessage): number {
-  return typeof m.data === 'string' ? Buffer.byteLength(m.data, 'utf8') : m.data.length;
+/** Size of a message's data in bytes (text is stored as UTF-8). */
+export function dataBytes(data: Buffer | string): number {
+  return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
 }
 
 export interface DeliveredMessage extends BusMessage {
