@@ -33,37 +33,33 @@ export function parsePairs(input: string): Pairs {
   let encoded = false;
   let encodeCheck = 0;
   let name = '';
-  const finish = (part: string): string => (encoded ? querystring.unescape(part) : part);
+  /** The text read since the last separator, decoded when it holds an escape; the reading state starts over. */
+  const takePart = (end: number): string => {
+    if (lastPos < end) buf += text.slice(lastPos, end);
+    const part = encoded ? querystring.unescape(buf) : buf;
+    buf = '';
+    encoded = false;
+    encodeCheck = 0;
+    return part;
+  };
+  /** Ends the pair at `end`: a part read before any `=` is a name with an empty value. */
+  const endPair = (end: number): void => {
+    const part = takePart(end);
+    names.push(seenSep ? name : part);
+    values.push(seenSep ? part : '');
+    seenSep = false;
+  };
   for (; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === 38 /* & */) {
-      if (pairStart === i) {
-        // Empty text between two separators: no pair.
-        lastPos = pairStart = i + 1;
-        continue;
-      }
-      if (lastPos < i) buf += text.slice(lastPos, i);
-      if (seenSep) {
-        names.push(name);
-        values.push(finish(buf));
-      } else {
-        names.push(finish(buf));
-        values.push('');
-      }
-      seenSep = false;
-      buf = '';
-      encoded = false;
-      encodeCheck = 0;
+      // Empty text between two separators is no pair.
+      if (pairStart !== i) endPair(i);
       lastPos = pairStart = i + 1;
       continue;
     }
     if (!seenSep && code === 61 /* = */) {
-      if (lastPos < i) buf += text.slice(lastPos, i);
-      name = finish(buf);
+      name = takePart(i);
       seenSep = true;
-      buf = '';
-      encoded = false;
-      encodeCheck = 0;
       lastPos = i + 1;
       continue;
     }
@@ -81,15 +77,7 @@ export function parsePairs(input: string): Pairs {
       }
     }
   }
-  if (pairStart === i) return { names, values };
-  if (lastPos < i) buf += text.slice(lastPos, i);
-  if (seenSep) {
-    names.push(name);
-    values.push(finish(buf));
-  } else {
-    names.push(finish(buf));
-    values.push('');
-  }
+  if (pairStart !== i) endPair(i);
   return { names, values };
 }
 
