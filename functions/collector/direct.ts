@@ -9,7 +9,6 @@
  * /g/collect) goes on to fastify.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BadRequestError } from '../../src/core/errors';
 import {
   type Answer,
   type ErrorContext,
@@ -20,7 +19,7 @@ import {
   trustHops,
 } from './answers';
 import { type CorsOptions, addCorsHeaders, originCheck } from './cors';
-import { type HitRequest, type ProtocolRoutes, splitTarget } from './routes';
+import { type HitRequest, type ProtocolRoutes, ga4BodyTooLarge, splitTarget } from './routes';
 
 export interface DirectOptions {
   routes: ProtocolRoutes;
@@ -86,10 +85,8 @@ export class DirectRoutes {
   private readBody(req: IncomingMessage, res: ServerResponse, hit: HitRequest, route: Route): void {
     const limit = this.options.errors.config.limits.ga4BodyBytes;
     const declared = Number(req.headers['content-length']);
-    const tooLarge = (size: string) =>
-      new BadRequestError(`GA4 body is ${size} bytes; the limit is ${limit}`, 413, 'payload_too_large');
     if (declared > limit) {
-      this.refuse(req, res, hit, tooLarge(String(declared)));
+      this.refuse(req, res, hit, ga4BodyTooLarge(String(declared), limit));
       return;
     }
     const chunks: Buffer[] = [];
@@ -102,7 +99,7 @@ export class DirectRoutes {
       }
       req.off('data', onData);
       req.off('end', onEnd);
-      this.refuse(req, res, hit, tooLarge(`over ${limit}`));
+      this.refuse(req, res, hit, ga4BodyTooLarge(`over ${limit}`, limit));
     };
     const onEnd = () => {
       hit.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);

@@ -80,6 +80,11 @@ export function splitTarget(url: string): { path: string; query: string } {
   return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
+/** The 413 for a GA4 body over the limit; `size` is its length, or "over N" when it was not read to the end. */
+export function ga4BodyTooLarge(size: string, limit: number): BadRequestError {
+  return new BadRequestError(`GA4 body is ${size} bytes; the limit is ${limit}`, 413, 'payload_too_large');
+}
+
 export interface RoutesDeps {
   config: Config;
   pipeline: CollectorPipeline;
@@ -173,13 +178,7 @@ export class ProtocolRoutes {
   async ga4(req: HitRequest): Promise<Answer> {
     const { config } = this.deps;
     const size = req.body?.length ?? 0;
-    if (size > config.limits.ga4BodyBytes) {
-      throw new BadRequestError(
-        `GA4 body is ${size} bytes; the limit is ${config.limits.ga4BodyBytes}`,
-        413,
-        'payload_too_large',
-      );
-    }
+    if (size > config.limits.ga4BodyBytes) throw ga4BodyTooLarge(String(size), config.limits.ga4BodyBytes);
     const post = req.method === 'POST';
     const text = post ? decodeBody(req.body, req.headers['content-encoding'], config.limits.ga4BodyBytes) : null;
     const receivedAt = new Date();
