@@ -12,18 +12,21 @@ import type { Logger } from '../../src/core/logger';
 import { type Answer, type ErrorContext, errorAnswer, hostNameOf, requestIdOf, trustHops } from './answers';
 import type { DebugHub } from './debug-hub';
 import { registerCors } from './cors';
+import { debugRoutes } from './debug';
 import { DirectRoutes } from './direct';
 import { CollectorMetrics } from './metrics';
 import { CollectorPipeline } from './pipeline';
 import { lazyQuery } from './query';
+import { sdkRoutes } from './sdk-route';
 import { ProtocolRoutes, splitTarget } from './routes';
 
 export interface CollectorOptions {
   config: Config;
   bus: EventBus;
   logger: Logger;
+  /** The debug view's hub: with it the collector also serves the debug view (/debug), as configured. */
   hub?: DebugHub;
-  /** Registers more routes (SDK, demo, debug view) on the same server. */
+  /** Registers more routes (the local stack's demo shop and index page) on the same server. */
   extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
 }
 
@@ -116,6 +119,10 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
     return reply.header('Content-Type', metrics.registry.contentType).send(await metrics.text());
   });
 
+  // The browser SDK, served from the site's own collector domain; the debug view (off unless a token is configured
+  // or the stack runs locally) when there is a hub to feed it.
+  sdkRoutes(app, {});
+  if (options.hub) debugRoutes(app, { hub: options.hub, token: config.debug.token ?? null, mode: config.mode });
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, metrics, pipeline };
 }

@@ -10,9 +10,7 @@ import { type Config, parseConfig, redactConfig, requireCollectorAuth } from '..
 import { createLogger, type Logger } from '../core/logger';
 import { localPaths } from '../warehouse/types';
 import { startLocalStack } from '../stack/local';
-import { debugRoutes } from '../../functions/collector/debug';
 import { DebugHub } from '../../functions/collector/debug-hub';
-import { sdkRoutes } from '../../functions/collector/sdk-route';
 import { createCollector, installShutdown } from '../../functions/collector/server';
 
 interface CommonFlags {
@@ -80,16 +78,11 @@ export function registerCollect(program: Command): void {
       const logger = loggerFor(config);
       const bus = await createBus(config, logger.child({ component: 'bus' }));
       // Production serves the SDK and the debug view too (off unless a debug token is configured).
-      const hub = new DebugHub();
       const { app } = await createCollector({
         config,
         bus,
         logger: logger.child({ component: 'collector' }),
-        hub,
-        extraRoutes: (server) => {
-          sdkRoutes(server, {});
-          debugRoutes(server, { hub, token: config.debug.token ?? null, mode: config.mode });
-        },
+        hub: new DebugHub(),
       });
       await app.listen({ host: config.server.host, port: config.server.port });
       logger.info(

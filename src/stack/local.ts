@@ -11,9 +11,7 @@ import type { Logger } from '../core/logger';
 import { startLander } from '../warehouse/lander';
 import { localPaths } from '../warehouse/types';
 import { DebugHub } from '../../functions/collector/debug-hub';
-import { debugRoutes } from '../../functions/collector/debug';
 import { demoRoutes } from '../../functions/collector/demo';
-import { sdkRoutes } from '../../functions/collector/sdk-route';
 import { createCollector, type Collector } from '../../functions/collector/server';
 import { SyncEngine, openSyncWarehouse } from '../sync/engine';
 import { parseSyncs } from '../sync/config';
@@ -57,9 +55,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     logger: logger.child({ component: 'collector' }),
     hub,
     extraRoutes: async (app) => {
-      sdkRoutes(app, {});
       demoRoutes(app, { writeKey: config.auth.writeKeys[0] });
-      debugRoutes(app, { hub, token: config.debug.token ?? null, mode: config.mode });
       app.get('/', async (_req, reply) =>
         reply
           .type('text/html')

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { PubSubBus, createBus } from '../../src/bus';
 import type { EventBus } from '../../src/bus/types';
 import { silentLogger } from '../../src/core/logger';
+import { DebugHub } from '../../functions/collector/debug-hub';
 import { createCollector } from '../../functions/collector/server';
 import { startPubSubEmulator, type PubSubEmulator } from '../helpers/pubsub-emulator';
 import { tempDir, testConfig } from '../helpers/stack';
@@ -96,6 +97,54 @@ async function collector(recreatable = false): Promise<{ url: string; bus: Event
 }
 
 const auth = { authorization: 'Basic ' + Buffer.from('dev:').toString('base64'), 'content-type': 'application/json' };
+
+test('serves the browser SDK itself; the debug view needs a hub, and in gcp mode a token', async () => {
+  const dataDir = tempDir();
+  const env = {
+    TAGPIPE_BUS: 'pubsub',
+    GOOGLE_CLOUD_PROJECT: emu.projectId,
+    TAGPIPE_MODE: 'gcp',
+    TAGPIPE_WRITE_KEYS: 'k',
+  };
+  const start = async (extra: Record<string, string>, hub?: DebugHub) => {
+    const config = testConfig(dataDir, { ...env, ...extra });
+    const bus = await createBus(config, silentLogger);
+    const { app } = await createCollector({ config, bus, logger: silentLogger, hub });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    return { url, close: async () => (await app.close(), await bus.close()) };
+  };
+  const bare = await start({});
+  try {
+    const sdk = await fetch(`${bare.url}/sdk.js`);
+    expect(sdk.status).toBe(200);
+    expect(sdk.headers.get('content-type')).toMatch(/^application\/javascript/);
+    expect((await sdk.text()).length).toBeGreaterThan(1000);
+    expect((await fetch(`${bare.url}/debug`)).status).toBe(404);
+  } finally {
+    await bare.close();
+  }
+  const off = await start({}, new DebugHub());
+  try {
+    const page = await fetch(`${off.url}/debug`);
+    expect(page.status).toBe(404);
+    expect(await page.text()).toMatch(/TAGPIPE_DEBUG_TOKEN/);
+    const res = await fetch(`${off.url}/debug/journeys`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: 'debug_off' });
+  } finally {
+    await off.close();
+  }
+  const locked = await start({ TAGPIPE_DEBUG_TOKEN: 'a-debug-token-1' }, new DebugHub());
+  try {
+    expect((await fetch(`${locked.url}/debug`)).status).toBe(200);
+    const res = await fetch(`${locked.url}/debug/journeys`);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: 'debug_locked' });
+  } finally {
+    await locked.close();
+  }
+});
 
 test('publishes canonical events with filterable attributes, and invalid input to events-invalid', async () => {
   const c = await collector();
