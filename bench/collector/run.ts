@@ -10,7 +10,7 @@
  * bundled once with esbuild, packages left external. `--tsx` runs it through tsx instead, as the first figures were.
  * The bare server and the GA4 hits run in alternating rounds (`--rounds`, default 3), so each ratio compares two
  * runs seconds apart; the round with the median ratio is the one reported, with every round's ratio beside it.
- *   ./run bench collector [--seconds 10] [--connections 64] [--rounds 3] [--no-pubsub] [--tsx] [--ga4-only]
+ *   ./run bench collector [--seconds 10] [--warmup 5] [--connections 64] [--rounds 3] [--no-pubsub] [--tsx] [--ga4-only]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +28,7 @@ const flag = (name: string, def: number) => {
 const SECONDS = flag('seconds', 10);
 const CONNECTIONS = flag('connections', 64);
 const ROUNDS = Math.max(1, flag('rounds', 3));
+const WARMUP_SECONDS = flag('warmup', 5);
 const WITH_PUBSUB = !args.includes('--no-pubsub');
 const WITH_TSX = args.includes('--tsx');
 /** GA4 hits only (skips the batch rows): for quick before/after comparisons of the single-hit path. */
@@ -135,8 +136,9 @@ function mainThreadSched(pid: number): { run: number; wait: number } | null {
 }
 
 async function load(url: string, pid: number, opts: Partial<autocannon.Options>): Promise<Figures> {
-  // Warm-up so JIT and connections settle, then the measured run.
-  await autocannon({ url, connections: CONNECTIONS, duration: 2, ...opts });
+  // Warm-up so connections settle and the JIT is done (the collector's optimizing compiler is still busy two
+  // seconds in; from about four on it is quiet), then the measured run.
+  await autocannon({ url, connections: CONNECTIONS, duration: WARMUP_SECONDS, ...opts });
   const before = cpuSeconds(pid);
   const schedBefore = mainThreadSched(pid);
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, ...opts });
