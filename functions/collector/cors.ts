@@ -1,6 +1,6 @@
 /**
  * CORS for the collector, answering exactly as @fastify/cors did with the collector's options (a function origin
- * allowing the configured list or `*`, credentials, GET/POST/OPTIONS, four request headers, max-age one day,
+ * allowing the configured list or `*`, credentials, GET/POST/OPTIONS, the request headers a preflight asks for, max-age one day,
  * strict preflight), in one onRequest hook with nothing allocated per request. The plugin spread its options into
  * a new object and made a closure for every request, including the server-to-server ones that send no Origin;
  * `cors.test.ts` compares both answer for answer.
@@ -13,7 +13,6 @@ export interface CorsOptions {
 }
 
 const METHODS = 'GET, POST, OPTIONS';
-const ALLOWED_HEADERS = 'Content-Type, Authorization, Content-Encoding, X-Request-Id';
 const MAX_AGE = String(86400);
 
 /** Requests that passed the preflight check; the OPTIONS route answers 404 for any other OPTIONS request. */
@@ -64,7 +63,11 @@ export function registerCors(app: FastifyInstance, options: CorsOptions): void {
     }
     preflights.add(req);
     reply.header('Access-Control-Allow-Methods', METHODS);
-    reply.header('Access-Control-Allow-Headers', ALLOWED_HEADERS);
+    // Whatever headers the page asks to send: the origin list is the boundary, and clients add their own
+    // (RudderStack's SDK sends AnonymousId, SentAt and Rsa-* retry headers with every event).
+    reply.header('Vary', 'Origin, Access-Control-Request-Headers');
+    const requested = req.headers['access-control-request-headers'];
+    if (requested !== undefined) reply.header('Access-Control-Allow-Headers', requested);
     reply.header('Access-Control-Max-Age', MAX_AGE);
     // Safari waits for a body on a 204 without Content-Length: 0.
     void reply.code(204).header('Content-Length', '0').send();

@@ -67,11 +67,17 @@ function parseJson(text: string): unknown {
   }
 }
 
-function basicAuthUser(header: string | undefined): string | null {
+/** The user of a Basic Authorization header (a Segment or RudderStack write key), or null. */
+export function basicAuthUser(header: string | undefined): string | null {
   if (!header || !/^basic /i.test(header)) return null;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon >= 0 ? decoded.slice(0, colon) : decoded;
+}
+
+/** `writeKey` from a query string (sendBeacon cannot set an Authorization header), or null. */
+function queryWriteKey(query: string): string | null {
+  return query ? new URLSearchParams(query).get('writeKey') || null : null;
 }
 
 /** A request target split into its path and its query string (without the `?`). */
@@ -134,13 +140,14 @@ export class ProtocolRoutes {
     const { writeKey, events } = parseSegment({
       call,
       body,
-      basicAuthUser: basicAuthUser(req.headers.authorization),
+      // RudderStack's SDK sends its beacon batches to /beacon/v1/batch with the write key in the query string.
+      basicAuthUser: basicAuthUser(req.headers.authorization) ?? queryWriteKey(req.query),
       receivedAt,
       limits: { eventBytes: config.limits.eventBytes },
     });
     if (!writeKey) {
       throw new BadRequestError(
-        'missing write key: send it as the Basic auth user or as "writeKey" in the body',
+        'missing write key: send it as the Basic auth user, as "writeKey" in the body or as ?writeKey=',
         401,
         'unauthorized',
       );

@@ -18,7 +18,8 @@ import { CollectorMetrics } from './metrics';
 import { CollectorPipeline } from './pipeline';
 import { lazyQuery } from './query';
 import { sdkRoutes } from './sdk-route';
-import { ProtocolRoutes, splitTarget } from './routes';
+import { sourceConfigRoutes } from './source-config';
+import { type HitRequest, ProtocolRoutes, splitTarget } from './routes';
 
 export interface CollectorOptions {
   config: Config;
@@ -93,20 +94,22 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
     sendAnswer(reply, errorAnswer(err, errors, { id: String(req.id), headers: req.headers })),
   );
 
+  /** A Segment-API request as the protocol routes take it. */
+  const hitOf = (req: FastifyRequest): HitRequest => ({
+    id: String(req.id),
+    method: req.method,
+    ...splitTarget(req.url),
+    headers: req.headers,
+    ip: req.ip ?? null,
+    host: hostNameOf(req.headers, trustedHops > 0),
+    body: (req.body as Buffer | undefined) ?? null,
+  });
   app.post('/v1/:call', async (req: FastifyRequest<{ Params: { call: string } }>, reply) =>
-    sendAnswer(
-      reply,
-      await routes.segment(req.params.call, {
-        id: String(req.id),
-        method: req.method,
-        ...splitTarget(req.url),
-        headers: req.headers,
-        ip: req.ip ?? null,
-        host: hostNameOf(req.headers, trustedHops > 0),
-        body: (req.body as Buffer | undefined) ?? null,
-      }),
-    ),
+    sendAnswer(reply, await routes.segment(req.params.call, hitOf(req))),
   );
+  // RudderStack's JavaScript SDK: its sendBeacon transport, and the source configuration it loads first.
+  app.post('/beacon/v1/batch', async (req, reply) => sendAnswer(reply, await routes.segment('batch', hitOf(req))));
+  sourceConfigRoutes(app, { writeKeys: config.auth.writeKeys });
 
   app.get('/healthz', async (_req, reply) => {
     // Liveness: the process answers. A bus outage shows as "degraded" (events are spooled), not as a failure,

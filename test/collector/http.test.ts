@@ -101,6 +101,40 @@ describe('Segment API', () => {
   });
 });
 
+describe('RudderStack SDK endpoints', () => {
+  it('answers /sourceConfig for a known write key (query or Basic auth) and 401 otherwise', async () => {
+    const res = await fetch(stack.url + '/sourceConfig/?p=npm&v=3.34.1&build=modern&writeKey=dev');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    // What RudderStack's SDK requires before it sends anything: a source id, a config object, a destinations list.
+    expect(body.source).toMatchObject({ enabled: true, writeKey: 'dev', config: {}, destinations: [] });
+    expect(body.source.id).toMatch(/^[0-9a-f]{27}$/);
+    const byAuth = await fetch(stack.url + '/sourceConfig', { headers: { authorization: basic('dev') } });
+    expect((await byAuth.json()).source.id).toBe(body.source.id);
+    const unknown = await fetch(stack.url + '/sourceConfig/?writeKey=nope');
+    expect(unknown.status).toBe(401);
+    expect((await unknown.json()).error).toMatchObject({ code: 'unauthorized', message: 'unknown write key' });
+    expect((await fetch(stack.url + '/sourceConfig/')).status).toBe(401);
+  });
+
+  it('lands a sendBeacon batch posted as text/plain with the write key in the query', async () => {
+    const batch = [
+      { type: 'track', event: 'Beacon Sent', messageId: 'rs-beacon-1', anonymousId: 'rs-a-1', properties: { n: 1 } },
+    ];
+    const body = JSON.stringify({ batch, sentAt: new Date().toISOString() });
+    const refused = await post('/beacon/v1/batch?writeKey=nope', body, {
+      'content-type': 'text/plain',
+      authorization: '',
+    });
+    expect(refused.status).toBe(401);
+    const res = await post('/beacon/v1/batch?writeKey=dev', body, { 'content-type': 'text/plain', authorization: '' });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ success: true, accepted: 1 });
+    const [row] = await landed('rs-beacon-1');
+    expect(row.data).toMatchObject({ event: 'Beacon Sent', properties: { n: 1 }, source: { id: 'dev' } });
+  });
+});
+
 describe('bad input', () => {
   it('answers each kind of bad input with a clear 4xx and keeps serving valid traffic alongside', async () => {
     const bad: Array<[string, string | Buffer, Record<string, string>, number, RegExp]> = [

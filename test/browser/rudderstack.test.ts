@@ -1,0 +1,231 @@
+/**
+ * RudderStack's JavaScript SDK (v3, the npm package's bundled build) in real headless Chromium, with both its
+ * `configUrl` and its data plane pointed at the local stack, on a page of another origin: it loads its source
+ * configuration from the collector, sends each call over XHR (Basic auth and an `AnonymousId` header, so a CORS
+ * preflight) or, with `useBeacon`, as sendBeacon batches to /beacon/v1/batch with the write key in the query.
+ * Every message it sent lands in raw.events under its own messageId.
+ */
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import * as esbuild from 'esbuild';
+import type { Browser, Page } from 'playwright-core';
+import { readRaw, startTestStack } from '../helpers/stack';
+import { launchChromium } from './browser';
+
+type Stack = Awaited<ReturnType<typeof startTestStack>>;
+
+interface SentMessage {
+  messageId: string;
+  type: string;
+  event?: string;
+  userId?: string;
+  properties?: Record<string, unknown>;
+}
+
+interface Sent {
+  url: string;
+  messages: SentMessage[];
+}
+
+/** What page.evaluate callbacks see (these tests typecheck without the DOM lib). */
+interface PageGlobals {
+  rudderanalytics: {
+    ready(cb: () => void): void;
+    page(): void;
+    track(event: string, properties: Record<string, unknown>): void;
+    identify(userId: string, traits: Record<string, unknown>): void;
+  };
+  rsReady?: boolean;
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+let browser: Browser;
+/** The SDK as one script that puts RudderAnalytics on window, as its CDN build would. */
+let sdkScript: string;
+let pages: http.Server;
+let pageOrigin: string;
+let stack: Stack;
+/** Which transport the next page load uses. */
+let useBeacon = false;
+
+function pageHtml(): string {
+  const collector = stack.url;
+  return `<!doctype html><meta charset="utf-8"><title>RudderStack SDK</title>
+<script src="/rudderstack.js"></script>
+<script>
+  window.rudderanalytics = new RudderAnalytics();
+  window.rudderanalytics.load('dev', ${JSON.stringify(collector)}, {
+    configUrl: ${JSON.stringify(collector)},
+    useBeacon: ${useBeacon},
+    beaconQueueOptions: { flushQueueInterval: 300 },
+    polyfillIfRequired: false,
+    logLevel: 'ERROR',
+  });
+  window.rudderanalytics.ready(() => { window.rsReady = true; });
+</script>`;
+}
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  const built = await esbuild.build({
+    stdin: {
+      contents:
+        "import { RudderAnalytics } from '@rudderstack/analytics-js/bundled'; window.RudderAnalytics = RudderAnalytics;",
+      resolveDir: ROOT,
+      loader: 'js',
+    },
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
+  });
+  sdkScript = built.outputFiles[0].text;
+  // The site: another origin than the collector (another port), allowed by the collector's CORS list.
+  pages = http.createServer((req, res) => {
+    if (req.url === '/rudderstack.js') {
+      res.writeHead(200, { 'Content-Type': 'application/javascript' });
+      res.end(sdkScript);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(pageHtml());
+  });
+  await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+  pageOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
+  stack = await startTestStack({ TAGPIPE_COOKIE_SECURE: 'false', TAGPIPE_CORS_ORIGINS: pageOrigin });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+  await new Promise<void>((resolve) => (pages ? pages.close(() => resolve()) : resolve()));
+});
+
+/**
+ * Records every event request the page sends to the collector, with the messages it carried (as sent: Chromium
+ * reports neither a beacon's body nor its answer), the source-configuration answers, and any request that failed
+ * (a CORS refusal shows there).
+ */
+async function recordSends(page: Page): Promise<{ sent: Sent[]; failed: string[]; config: number[] }> {
+  const sent: Sent[] = [];
+  const failed: string[] = [];
+  const config: number[] = [];
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(stack.url) || request.method() !== 'POST') return;
+    // Chromium does not report a beacon's body: those are read by the spy on navigator.sendBeacon below.
+    const text = request.postData();
+    if (text === null) return;
+    const body = JSON.parse(text) as { batch?: SentMessage[] } & SentMessage;
+    sent.push({ url, messages: body.batch ?? [body] });
+  });
+  await page.exposeFunction('recordBeacon', (url: string, text: string) => {
+    const body = JSON.parse(text) as { batch: SentMessage[] };
+    sent.push({ url, messages: body.batch });
+  });
+  await page.addInitScript(() => {
+    const nav = (globalThis as unknown as { navigator: { sendBeacon(url: string, data: unknown): boolean } }).navigator;
+    const send = nav.sendBeacon.bind(nav);
+    const page = globalThis as unknown as { recordBeacon(url: string, text: string): void };
+    nav.sendBeacon = (url, data) => {
+      void (data as { text(): Promise<string> }).text().then((text) => page.recordBeacon(url, text));
+      return send(url, data);
+    };
+  });
+  page.on('requestfinished', (request) => {
+    if (request.url().startsWith(`${stack.url}/sourceConfig`)) {
+      void request.response().then((r) => config.push(r?.status() ?? 0));
+    }
+  });
+  page.on('requestfailed', (request) => failed.push(`${request.url()}: ${request.failure()?.errorText}`));
+  return { sent, failed, config };
+}
+
+async function sendCalls(page: Page, label: string): Promise<void> {
+  await page.goto(`${pageOrigin}/`);
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).rsReady === true, null, {
+    timeout: 20_000,
+  });
+  await page.evaluate((l) => {
+    const ra = (globalThis as unknown as PageGlobals).rudderanalytics;
+    ra.page();
+    ra.track('Order Completed', { order_id: `${l}-o-1`, revenue: 42.5, currency: 'EUR' });
+    ra.identify(`${l}-user`, { plan: 'pro' });
+  }, label);
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The raw.events rows of these event ids, once all of them landed (or what landed by the deadline). */
+async function landed(ids: string[], timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await stack.drain();
+    const rows = (await readRaw(stack.dataDir, 'events')).filter((r) => ids.includes(r.data.event_id as string));
+    if (rows.length >= ids.length || Date.now() > deadline) return rows;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('RudderStack JavaScript SDK in Chromium → local stack', () => {
+  it('loads its source configuration from the collector and lands every XHR call under its messageId', async () => {
+    useBeacon = false;
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const { sent, failed, config } = await recordSends(page);
+      await sendCalls(page, 'xhr');
+      const messages = () => sent.flatMap((s) => s.messages);
+      await waitFor(() => messages().length >= 3, 'three calls sent over XHR');
+      expect(failed).toEqual([]);
+      expect(config).toEqual([200]);
+      expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/identify', '/v1/page', '/v1/track']);
+      const ids = messages().map((m) => m.messageId);
+      const rows = await landed(ids);
+      expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
+      const track = rows.find((r) => r.data.type === 'track');
+      expect(track?.data.event).toBe('Order Completed');
+      expect(track?.data.properties).toMatchObject({ order_id: 'xhr-o-1', revenue: 42.5, currency: 'EUR' });
+      expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe('xhr-user');
+      expect(rows.every((r) => r.data.source.protocol === 'segment' && r.data.source.id === 'dev')).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('with useBeacon, sends batches to /beacon/v1/batch with the write key in the query, and they land', async () => {
+    useBeacon = true;
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const { sent, failed } = await recordSends(page);
+      await sendCalls(page, 'beacon');
+      const messages = () => sent.flatMap((s) => s.messages);
+      await waitFor(() => messages().length >= 3, 'three calls sent by sendBeacon');
+      expect(failed).toEqual([]);
+      for (const s of sent) {
+        const url = new URL(s.url);
+        expect(url.pathname).toBe('/beacon/v1/batch');
+        expect(url.searchParams.get('writeKey')).toBe('dev');
+      }
+      const ids = messages().map((m) => m.messageId);
+      const rows = await landed(ids);
+      expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
+      expect(rows.map((r) => `${r.data.type}:${r.data.event ?? ''}`).sort()).toEqual([
+        'identify:',
+        'page:',
+        'track:Order Completed',
+      ]);
+    } finally {
+      await context.close();
+    }
+  });
+});
