@@ -105,15 +105,18 @@ describe('RudderStack SDK endpoints', () => {
   it('answers /sourceConfig for a known write key (query or Basic auth) and 401 otherwise', async () => {
     const res = await fetch(stack.url + '/sourceConfig/?p=npm&v=3.34.1&build=modern&writeKey=dev');
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { source: { id: string } };
     // What RudderStack's SDK requires before it sends anything: a source id, a config object, a destinations list.
     expect(body.source).toMatchObject({ enabled: true, writeKey: 'dev', config: {}, destinations: [] });
     expect(body.source.id).toMatch(/^[0-9a-f]{27}$/);
     const byAuth = await fetch(stack.url + '/sourceConfig', { headers: { authorization: basic('dev') } });
-    expect((await byAuth.json()).source.id).toBe(body.source.id);
+    expect(((await byAuth.json()) as typeof body).source.id).toBe(body.source.id);
     const unknown = await fetch(stack.url + '/sourceConfig/?writeKey=nope');
     expect(unknown.status).toBe(401);
-    expect((await unknown.json()).error).toMatchObject({ code: 'unauthorized', message: 'unknown write key' });
+    expect(((await unknown.json()) as { error: unknown }).error).toMatchObject({
+      code: 'unauthorized',
+      message: 'unknown write key',
+    });
     expect((await fetch(stack.url + '/sourceConfig/')).status).toBe(401);
   });
 
