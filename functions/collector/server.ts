@@ -107,7 +107,7 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
   app.post('/v1/:call', async (req: FastifyRequest<{ Params: { call: string } }>, reply) =>
     sendAnswer(reply, await routes.segment(req.params.call, hitOf(req))),
   );
-  // RudderStack's JavaScript SDK: its sendBeacon transport, and the source configuration it loads first.
+  // RudderStack's sendBeacon transport; the configuration RudderStack's SDK and analytics.js load first.
   app.post('/beacon/v1/batch', async (req, reply) => sendAnswer(reply, await routes.segment('batch', hitOf(req))));
   sourceConfigRoutes(app, { writeKeys: config.auth.writeKeys });
 

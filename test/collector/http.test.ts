@@ -101,7 +101,7 @@ describe('Segment API', () => {
   });
 });
 
-describe('RudderStack SDK endpoints', () => {
+describe('vendor SDK endpoints (RudderStack, analytics.js)', () => {
   it('answers /sourceConfig for a known write key (query or Basic auth) and 401 otherwise', async () => {
     const res = await fetch(stack.url + '/sourceConfig/?p=npm&v=3.34.1&build=modern&writeKey=dev');
     expect(res.status).toBe(200);
@@ -118,6 +118,19 @@ describe('RudderStack SDK endpoints', () => {
       message: 'unknown write key',
     });
     expect((await fetch(stack.url + '/sourceConfig/')).status).toBe(401);
+  });
+
+  it('answers analytics.js settings that send its events back to this collector, readable from any page', async () => {
+    const res = await fetch(stack.url + '/v1/projects/dev/settings', { headers: { origin: 'https://any.example' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    const settings = (await res.json()) as Record<string, any>;
+    expect(settings.integrations).toEqual({
+      'Segment.io': { apiKey: 'dev', apiHost: `${new URL(stack.url).host}/v1`, protocol: 'http' },
+    });
+    expect(settings.metrics).toEqual({ sampleRate: 0 });
+    const unknown = await fetch(stack.url + '/v1/projects/nope/settings');
+    expect(unknown.status).toBe(404);
   });
 
   it('lands a sendBeacon batch posted as text/plain with the write key in the query', async () => {

@@ -1,9 +1,14 @@
 /**
- * RudderStack's JavaScript SDK (v3, the npm package's bundled build) in real headless Chromium, with both its
- * `configUrl` and its data plane pointed at the local stack, on a page of another origin: it loads its source
- * configuration from the collector, sends each call over XHR (Basic auth and an `AnonymousId` header, so a CORS
- * preflight) or, with `useBeacon`, as sendBeacon batches to /beacon/v1/batch with the write key in the query.
- * Every message it sent lands in raw.events under its own messageId.
+ * Vendors' own browser SDKs in real headless Chromium, pointed at the local stack from a page of another origin
+ * and configured only with the collector's URL, with no vendor control plane or CDN:
+ *
+ * - RudderStack's JavaScript SDK (v3, the npm package's bundled build), with `configUrl` and its data plane on the
+ *   collector: it loads its source configuration, then sends each call over XHR (Basic auth and an `AnonymousId`
+ *   header, so a CORS preflight) or, with `useBeacon`, as sendBeacon batches to /beacon/v1/batch.
+ * - Segment's analytics.js (analytics-next, from npm) with `cdnURL` on the collector: it loads its settings,
+ *   which point its Segment.io integration back at the collector, then posts each call as text/plain.
+ *
+ * Every message an SDK sent lands in raw.events under its own messageId.
  */
 import http from 'node:http';
 import path from 'node:path';
@@ -28,69 +33,76 @@ interface Sent {
   messages: SentMessage[];
 }
 
-/** What page.evaluate callbacks see (these tests typecheck without the DOM lib). */
+/** What each test page puts on window: the SDK behind one shape (these tests typecheck without the DOM lib). */
 interface PageGlobals {
-  rudderanalytics: {
-    ready(cb: () => void): void;
+  sdk: {
     page(): void;
     track(event: string, properties: Record<string, unknown>): void;
     identify(userId: string, traits: Record<string, unknown>): void;
   };
-  rsReady?: boolean;
+  sdkReady?: boolean;
 }
 
 const ROOT = path.resolve(__dirname, '../..');
 let browser: Browser;
-/** The SDK as one script that puts RudderAnalytics on window, as its CDN build would. */
-let sdkScript: string;
 let pages: http.Server;
 let pageOrigin: string;
 let stack: Stack;
-/** Which transport the next page load uses. */
-let useBeacon = false;
+/** Each SDK as one script that puts its entry point on window, as its CDN build would. */
+const scripts: Record<string, string> = {};
 
-function pageHtml(): string {
-  const collector = stack.url;
-  return `<!doctype html><meta charset="utf-8"><title>RudderStack SDK</title>
-<script src="/rudderstack.js"></script>
-<script>
-  window.rudderanalytics = new RudderAnalytics();
-  window.rudderanalytics.load('dev', ${JSON.stringify(collector)}, {
-    configUrl: ${JSON.stringify(collector)},
-    useBeacon: ${useBeacon},
-    beaconQueueOptions: { flushQueueInterval: 300 },
-    polyfillIfRequired: false,
-    logLevel: 'ERROR',
-  });
-  window.rudderanalytics.ready(() => { window.rsReady = true; });
-</script>`;
-}
-
-beforeAll(async () => {
-  browser = await launchChromium();
+async function bundle(contents: string): Promise<string> {
   const built = await esbuild.build({
-    stdin: {
-      contents:
-        "import { RudderAnalytics } from '@rudderstack/analytics-js/bundled'; window.RudderAnalytics = RudderAnalytics;",
-      resolveDir: ROOT,
-      loader: 'js',
-    },
+    stdin: { contents, resolveDir: ROOT, loader: 'js' },
     bundle: true,
     format: 'iife',
     platform: 'browser',
     write: false,
     logLevel: 'silent',
   });
-  sdkScript = built.outputFiles[0].text;
+  return built.outputFiles[0].text;
+}
+
+/** The test pages: `/rudderstack.html` (`?beacon=1` for sendBeacon) and `/analytics.html`. */
+function pageHtml(url: URL): string {
+  const collector = JSON.stringify(stack.url);
+  if (url.pathname === '/rudderstack.html') {
+    return `<!doctype html><meta charset="utf-8"><title>RudderStack SDK</title>
+<script src="/rudderstack.js"></script>
+<script>
+  window.sdk = new RudderAnalytics();
+  window.sdk.load('dev', ${collector}, {
+    configUrl: ${collector},
+    useBeacon: ${url.searchParams.get('beacon') === '1'},
+    beaconQueueOptions: { flushQueueInterval: 300 },
+    polyfillIfRequired: false,
+    logLevel: 'ERROR',
+  });
+  window.sdk.ready(() => { window.sdkReady = true; });
+</script>`;
+  }
+  return `<!doctype html><meta charset="utf-8"><title>analytics.js</title>
+<script src="/analytics.js"></script>
+<script>
+  window.sdk = AnalyticsBrowser.load({ writeKey: 'dev', cdnURL: ${collector} });
+  window.sdk.ready(() => { window.sdkReady = true; });
+</script>`;
+}
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  scripts['/rudderstack.js'] = await bundle(
+    "import { RudderAnalytics } from '@rudderstack/analytics-js/bundled'; window.RudderAnalytics = RudderAnalytics;",
+  );
+  scripts['/analytics.js'] = await bundle(
+    "import { AnalyticsBrowser } from '@segment/analytics-next'; window.AnalyticsBrowser = AnalyticsBrowser;",
+  );
   // The site: another origin than the collector (another port), allowed by the collector's CORS list.
   pages = http.createServer((req, res) => {
-    if (req.url === '/rudderstack.js') {
-      res.writeHead(200, { 'Content-Type': 'application/javascript' });
-      res.end(sdkScript);
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(pageHtml());
+    const url = new URL(req.url ?? '/', 'http://page');
+    const script = scripts[url.pathname];
+    res.writeHead(200, { 'Content-Type': script ? 'application/javascript' : 'text/html; charset=utf-8' });
+    res.end(script ?? pageHtml(url));
   });
   await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
   pageOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
@@ -105,7 +117,8 @@ afterAll(async () => {
 
 /**
  * Records every event request the page sends to the collector, with the messages it carried (as sent: Chromium
- * reports neither a beacon's body nor its answer), the source-configuration answers, and any request that failed
+ * reports neither a beacon's body nor its answer), the answers to the configuration the SDK loads, and any request
+ * that failed
  * (a CORS refusal shows there).
  */
 async function recordSends(page: Page): Promise<{ sent: Sent[]; failed: string[]; config: number[] }> {
@@ -135,7 +148,8 @@ async function recordSends(page: Page): Promise<{ sent: Sent[]; failed: string[]
     };
   });
   page.on('requestfinished', (request) => {
-    if (request.url().startsWith(`${stack.url}/sourceConfig`)) {
+    const url = request.url();
+    if (url.startsWith(`${stack.url}/sourceConfig`) || url.startsWith(`${stack.url}/v1/projects/`)) {
       void request.response().then((r) => config.push(r?.status() ?? 0));
     }
   });
@@ -143,16 +157,17 @@ async function recordSends(page: Page): Promise<{ sent: Sent[]; failed: string[]
   return { sent, failed, config };
 }
 
-async function sendCalls(page: Page, label: string): Promise<void> {
-  await page.goto(`${pageOrigin}/`);
-  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).rsReady === true, null, {
+/** Opens a test page and makes three calls once the SDK is ready. */
+async function sendCalls(page: Page, pagePath: string, label: string): Promise<void> {
+  await page.goto(`${pageOrigin}${pagePath}`);
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).sdkReady === true, null, {
     timeout: 20_000,
   });
   await page.evaluate((l) => {
-    const ra = (globalThis as unknown as PageGlobals).rudderanalytics;
-    ra.page();
-    ra.track('Order Completed', { order_id: `${l}-o-1`, revenue: 42.5, currency: 'EUR' });
-    ra.identify(`${l}-user`, { plan: 'pro' });
+    const sdk = (globalThis as unknown as PageGlobals).sdk;
+    sdk.page();
+    sdk.track('Order Completed', { order_id: `${l}-o-1`, revenue: 42.5, currency: 'EUR' });
+    sdk.identify(`${l}-user`, { plan: 'pro' });
   }, label);
 }
 
@@ -177,12 +192,11 @@ async function landed(ids: string[], timeoutMs = 20_000) {
 
 describe('RudderStack JavaScript SDK in Chromium → local stack', () => {
   it('loads its source configuration from the collector and lands every XHR call under its messageId', async () => {
-    useBeacon = false;
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
       const { sent, failed, config } = await recordSends(page);
-      await sendCalls(page, 'xhr');
+      await sendCalls(page, '/rudderstack.html', 'xhr');
       const messages = () => sent.flatMap((s) => s.messages);
       await waitFor(() => messages().length >= 3, 'three calls sent over XHR');
       expect(failed).toEqual([]);
@@ -202,12 +216,11 @@ describe('RudderStack JavaScript SDK in Chromium → local stack', () => {
   });
 
   it('with useBeacon, sends batches to /beacon/v1/batch with the write key in the query, and they land', async () => {
-    useBeacon = true;
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
       const { sent, failed } = await recordSends(page);
-      await sendCalls(page, 'beacon');
+      await sendCalls(page, '/rudderstack.html?beacon=1', 'beacon');
       const messages = () => sent.flatMap((s) => s.messages);
       await waitFor(() => messages().length >= 3, 'three calls sent by sendBeacon');
       expect(failed).toEqual([]);
@@ -224,6 +237,32 @@ describe('RudderStack JavaScript SDK in Chromium → local stack', () => {
         'page:',
         'track:Order Completed',
       ]);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("Segment's analytics.js in Chromium → local stack", () => {
+  it('loads its settings from the collector, which send its calls back to the collector, and they land', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const { sent, failed, config } = await recordSends(page);
+      await sendCalls(page, '/analytics.html', 'ajs');
+      const messages = () => sent.flatMap((s) => s.messages);
+      await waitFor(() => messages().length >= 3, 'three calls sent by analytics.js');
+      expect(failed).toEqual([]);
+      expect(config).toEqual([200]);
+      expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/i', '/v1/p', '/v1/t']);
+      const ids = messages().map((m) => m.messageId);
+      const rows = await landed(ids);
+      expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
+      const track = rows.find((r) => r.data.type === 'track');
+      expect(track?.data.event).toBe('Order Completed');
+      expect(track?.data.properties).toMatchObject({ order_id: 'ajs-o-1', revenue: 42.5, currency: 'EUR' });
+      expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe('ajs-user');
+      expect(rows.every((r) => r.data.source.protocol === 'segment' && r.data.source.id === 'dev')).toBe(true);
     } finally {
       await context.close();
     }
