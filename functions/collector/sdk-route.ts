@@ -59,7 +59,7 @@ export function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (!ifNoneMatch) return false;
   if (ifNoneMatch.trim() === '*') return true;
   // weak comparison (RFC 9110 13.1.2): W/ prefixes are ignored

@@ -12,6 +12,7 @@ import type { Logger } from '../../src/core/logger';
 import { type Answer, type ErrorContext, errorAnswer, hostNameOf, requestIdOf, trustHops } from './answers';
 import type { DebugHub } from './debug-hub';
 import { registerCors } from './cors';
+import { analyticsJsRoutes } from './analytics-js';
 import { debugRoutes } from './debug';
 import { DirectRoutes } from './direct';
 import { CollectorMetrics } from './metrics';
@@ -110,6 +111,7 @@ export async function createCollector(options: CollectorOptions): Promise<Collec
   // RudderStack's sendBeacon transport; the configuration RudderStack's SDK and analytics.js load first.
   app.post('/beacon/v1/batch', async (req, reply) => sendAnswer(reply, await routes.segment('batch', hitOf(req))));
   sourceConfigRoutes(app, { writeKeys: config.auth.writeKeys });
+  analyticsJsRoutes(app, { writeKeys: config.auth.writeKeys });
 
   app.get('/healthz', async (_req, reply) => {
     // Liveness: the process answers. A bus outage shows as "degraded" (events are spooled), not as a failure,

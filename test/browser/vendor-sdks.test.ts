@@ -63,7 +63,10 @@ async function bundle(contents: string): Promise<string> {
   return built.outputFiles[0].text;
 }
 
-/** The test pages: `/rudderstack.html` (`?beacon=1` for sendBeacon) and `/analytics.html`. */
+/**
+ * The test pages: `/rudderstack.html` (`?beacon=1` for sendBeacon), `/analytics.html` (analytics.js bundled into
+ * the site) and `/snippet.html` (analytics.js loaded from the collector, as a snippet would).
+ */
 function pageHtml(url: URL): string {
   const collector = JSON.stringify(stack.url);
   if (url.pathname === '/rudderstack.html') {
@@ -80,6 +83,26 @@ function pageHtml(url: URL): string {
   });
   window.sdk.ready(() => { window.sdkReady = true; });
 </script>`;
+  }
+  if (url.pathname === '/snippet.html') {
+    // A snippet-style page: calls queue on a stub until the collector's analytics.js replaces it. `_cdn` is
+    // Segment's own knob for a proxy (on https the script finds its host from its own URL instead).
+    return `<!doctype html><meta charset="utf-8"><title>analytics.js snippet</title>
+<script>
+  var analytics = (window.analytics = []);
+  ['page', 'track', 'identify', 'ready'].forEach(function (m) {
+    analytics[m] = function () { analytics.push([m].concat([].slice.call(arguments))); return analytics; };
+  });
+  analytics._writeKey = 'dev';
+  analytics._cdn = ${collector};
+  window.sdk = {
+    page: function () { window.analytics.page(); },
+    track: function (e, p) { window.analytics.track(e, p); },
+    identify: function (u, t) { window.analytics.identify(u, t); },
+  };
+  analytics.ready(function () { window.sdkReady = true; });
+</script>
+<script async src=${JSON.stringify(`${stack.url}/analytics.js/v1/dev/analytics.min.js`)}></script>`;
   }
   return `<!doctype html><meta charset="utf-8"><title>analytics.js</title>
 <script src="/analytics.js"></script>
@@ -244,27 +267,41 @@ describe('RudderStack JavaScript SDK in Chromium → local stack', () => {
 });
 
 describe("Segment's analytics.js in Chromium → local stack", () => {
-  it('loads its settings from the collector, which send its calls back to the collector, and they land', async () => {
+  /** Three calls from `pagePath` land under analytics.js's messageIds, nothing went to Segment's CDN or API. */
+  async function callsLand(pagePath: string, label: string): Promise<string[]> {
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
+      const requested: string[] = [];
+      page.on('request', (r) => requested.push(r.url()));
       const { sent, failed, config } = await recordSends(page);
-      await sendCalls(page, '/analytics.html', 'ajs');
+      await sendCalls(page, pagePath, label);
       const messages = () => sent.flatMap((s) => s.messages);
       await waitFor(() => messages().length >= 3, 'three calls sent by analytics.js');
       expect(failed).toEqual([]);
       expect(config).toEqual([200]);
+      expect(requested.filter((u) => !u.startsWith(pageOrigin) && !u.startsWith(stack.url))).toEqual([]);
       expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/i', '/v1/p', '/v1/t']);
       const ids = messages().map((m) => m.messageId);
       const rows = await landed(ids);
       expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
       const track = rows.find((r) => r.data.type === 'track');
       expect(track?.data.event).toBe('Order Completed');
-      expect(track?.data.properties).toMatchObject({ order_id: 'ajs-o-1', revenue: 42.5, currency: 'EUR' });
-      expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe('ajs-user');
+      expect(track?.data.properties).toMatchObject({ order_id: `${label}-o-1`, revenue: 42.5, currency: 'EUR' });
+      expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe(`${label}-user`);
       expect(rows.every((r) => r.data.source.protocol === 'segment' && r.data.source.id === 'dev')).toBe(true);
+      return requested;
     } finally {
       await context.close();
     }
+  }
+
+  it('bundled into the site, with cdnURL on the collector: loads its settings there, and its calls land', async () => {
+    await callsLand('/analytics.html', 'ajs');
+  });
+
+  it('loaded from the collector by a snippet: the script, its settings and its calls all go to the collector', async () => {
+    const requested = await callsLand('/snippet.html', 'snippet');
+    expect(requested).toContain(`${stack.url}/analytics.js/v1/dev/analytics.min.js`);
   });
 });

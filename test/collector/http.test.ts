@@ -133,6 +133,31 @@ describe('vendor SDK endpoints (RudderStack, analytics.js)', () => {
     expect(unknown.status).toBe(404);
   });
 
+  it('serves analytics.js for a known write key, gzipped and revalidated by ETag, and its chunks', async () => {
+    const res = await fetch(stack.url + '/analytics.js/v1/dev/analytics.min.js');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/javascript/);
+    expect(res.headers.get('content-encoding')).toBe('gzip');
+    const script = await res.text();
+    expect(script).toContain('analytics-next/bundles/');
+    const etag = res.headers.get('etag') ?? '';
+    const again = await fetch(stack.url + '/analytics.js/v1/dev/analytics.min.js', {
+      headers: { 'if-none-match': etag },
+    });
+    expect(again.status).toBe(304);
+    expect((await fetch(stack.url + '/analytics.js/v1/nope/analytics.min.js')).status).toBe(404);
+    // A chunk the script may load later (it builds the content-hashed names from a map of ids to names and
+    // hashes); nothing else under that path.
+    const id = /(\d+):"queryString"/.exec(script)?.[1];
+    const hash = new RegExp(`[{,]${id}:"([0-9a-f]+)"`).exec(script)?.[1];
+    expect(hash).toMatch(/^[0-9a-f]{8,}$/);
+    const chunkRes = await fetch(`${stack.url}/analytics-next/bundles/queryString.bundle.${hash}.js`);
+    expect(chunkRes.status).toBe(200);
+    expect(chunkRes.headers.get('cache-control')).toContain('immutable');
+    expect((await fetch(`${stack.url}/analytics-next/bundles/..%2Fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${stack.url}/analytics-next/bundles/standalone.js`)).status).toBe(404);
+  });
+
   it('lands a sendBeacon batch posted as text/plain with the write key in the query', async () => {
     const batch = [
       { type: 'track', event: 'Beacon Sent', messageId: 'rs-beacon-1', anonymousId: 'rs-a-1', properties: { n: 1 } },
