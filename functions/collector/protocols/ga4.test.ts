@@ -30,7 +30,6 @@ describe('parseGa4: captured hits', () => {
   it('parses a single page_view GET', () => {
     const result = parseGa4(fixture('page_view_get.json'));
     expect(result.measurementId).toBe('G-8TRK2M4QZ1');
-    expect(result.debug).toBe(false);
     expect(result.events).toHaveLength(1);
     const [e] = result.events;
     expect(e.error).toBeUndefined();
@@ -65,7 +64,8 @@ describe('parseGa4: captured hits', () => {
 
   it('parses a batched POST: one event per line over the URL parameters, a line without en quarantined', () => {
     const result = parseGa4(fixture('multi_event_post.json'));
-    expect(result.debug).toBe(true);
+    // The captured hit ran in DebugView (`_dbg=1` in its URL): every event carries it.
+    expect(result.events.map((e) => e.event.properties?.debug_mode)).toEqual([true, true, true, true]);
     expect(result.events.map((e) => [e.event.type, e.event.event ?? null, e.error ?? null])).toEqual([
       ['track', 'scroll', null],
       ['track', 'view_item_list', null],
@@ -73,8 +73,15 @@ describe('parseGa4: captured hits', () => {
       ['track', null, 'event line has no "en" (event name)'],
     ]);
     const [scroll, list, select] = result.events;
-    expect(scroll.event.properties).toEqual({ site_section: 'shop', percent_scrolled: 90, engagement_time_msec: 5123 });
+    const debug_mode = true;
+    expect(scroll.event.properties).toEqual({
+      site_section: 'shop',
+      percent_scrolled: 90,
+      engagement_time_msec: 5123,
+      debug_mode,
+    });
     expect(list.event.properties).toEqual({
+      debug_mode,
       site_section: 'shop',
       item_list_name: 'Summer picks',
       item_list_id: 'summer_picks',
@@ -85,7 +92,12 @@ describe('parseGa4: captured hits', () => {
       ],
     });
     // The line's ep.site_section overrides the URL's; an unreadable epn. value is left out.
-    expect(select.event.properties).toEqual({ content_type: 'banner', site_section: 'hero', engagement_time_msec: 40 });
+    expect(select.event.properties).toEqual({
+      content_type: 'banner',
+      site_section: 'hero',
+      engagement_time_msec: 40,
+      debug_mode,
+    });
     for (const e of result.events) {
       expect(e.event.anonymous_id).toBe('1234567890.1732291100');
       expect(e.event.context?.page).toEqual({
@@ -281,10 +293,14 @@ describe('parseGa4: parameters', () => {
     expect(item.error).toBe('forbidden item parameter name "constructor"');
   });
 
-  it('sets the debug flag from ep.debug_mode', () => {
-    expect(hit(`${BASE}&en=x&ep.debug_mode=true`).debug).toBe(true);
-    expect(hit(`${BASE}&en=x&ep.debug_mode=false`).debug).toBe(false);
-    expect(hit(`${BASE}&en=x`).debug).toBe(false);
+  it('marks DebugView hits with properties.debug_mode = true (_dbg, or a truthy debug_mode parameter)', () => {
+    const debugMode = (q: string) => hit(`${BASE}&en=x${q}`).events[0].event.properties?.debug_mode;
+    expect(debugMode('&ep.debug_mode=true')).toBe(true);
+    expect(debugMode('&epn.debug_mode=1')).toBe(true);
+    expect(debugMode('&_dbg=1')).toBe(true);
+    expect(debugMode('&ep.debug_mode=false')).toBe('false');
+    expect(debugMode('&_dbg=0')).toBeUndefined();
+    expect(debugMode('')).toBeUndefined();
   });
 
   it('reads the TCF answer gtag forwards as gdpr and gdpr_consent', () => {

@@ -24,8 +24,6 @@ export interface Ga4Request {
 export interface Ga4ParseResult {
   measurementId: string;
   events: ParsedEvent[];
-  /** True when any event asked for DebugView (`_dbg=1` or `ep.debug_mode`). */
-  debug: boolean;
 }
 
 /** GA4 web measurement ids: `G-` and an uppercase alphanumeric code (10 characters today). */
@@ -131,10 +129,10 @@ export function parseGa4(req: Ga4Request): Ga4ParseResult {
       seen.add(e.event.event_id as string);
     });
   }
-  const debug = hits.some((h) => isDebug(h.params));
-  return { measurementId: tid, events, debug };
+  return { measurementId: tid, events };
 }
 
+/** Whether the hit asked for GA4's DebugView: `_dbg` (gtag's debug flag) or a truthy `debug_mode` parameter. */
 function isDebug(p: HitParams): boolean {
   const dbg = p.raw('_dbg');
   const mode = p.raw('ep.debug_mode') ?? p.raw('epn.debug_mode');
@@ -196,6 +194,8 @@ function parseHit(p: HitParams, line: number, raw: string, tid: string, received
   if (et !== undefined) properties.engagement_time_msec = et;
   const cu = p.get('cu');
   if (cu !== undefined) properties.currency = cu;
+  // DebugView traffic (a site's test sessions) stays recognizable in the warehouse, so models can leave it out.
+  if (isDebug(p)) properties.debug_mode = true;
   const items = readItems(itemTexts, errors);
   if (items.length > 0) properties.items = items;
 
