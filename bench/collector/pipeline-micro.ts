@@ -6,15 +6,12 @@
  * Each stage runs in short rounds interleaved with the others; the best round is reported (other processes on a
  * shared machine only ever add time), with its ratio to JSON.parse of the same batch measured in the same rounds.
  */
-import { parseConfig } from '../../src/core/config';
-import { silentLogger } from '../../src/core/logger';
-import { CollectorMetrics } from '../../functions/collector/metrics';
-import { CollectorPipeline, type HitContext } from '../../functions/collector/pipeline';
+import type { HitContext } from '../../functions/collector/pipeline';
 import { parseGa4 } from '../../functions/collector/protocols/ga4';
 import { parseSegment } from '../../functions/collector/protocols/segment';
 import { encodeRecord } from '../../src/bus/record';
-import type { EventBus } from '../../src/bus/types';
 import { eventAttributes } from '../../src/core/event';
+import { offlinePipeline } from '../../functions/collector/protocols/pipeline-testing';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--rounds');
@@ -22,13 +19,7 @@ const ROUNDS = at >= 0 ? Number(args[at + 1]) : 9;
 /** Length of one round of one stage. */
 const ROUND_MS = 150;
 
-const config = parseConfig({ TAGPIPE_LOG_LEVEL: 'silent' }, { cwd: '/tmp' });
-const pipeline = new CollectorPipeline({
-  config,
-  bus: {} as EventBus,
-  logger: silentLogger,
-  metrics: new CollectorMetrics(),
-});
+const { pipeline } = offlinePipeline();
 const now = new Date().toISOString();
 const body = {
   writeKey: 'dev',

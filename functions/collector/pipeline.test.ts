@@ -1,18 +1,9 @@
-import type { EventBus } from '../../src/bus/types';
-import { parseConfig } from '../../src/core/config';
 import { canonicalEventSchema } from '../../src/core/event';
-import { silentLogger } from '../../src/core/logger';
-import { CollectorMetrics } from './metrics';
-import { CollectorPipeline, type HitContext } from './pipeline';
+import type { HitContext } from './pipeline';
 import { parseSegment } from './protocols/segment';
+import { offlinePipeline } from './protocols/pipeline-testing';
 
-const config = parseConfig({ TAGPIPE_LOG_LEVEL: 'silent' }, { cwd: '/tmp' });
-const pipeline = new CollectorPipeline({
-  config,
-  bus: {} as EventBus,
-  logger: silentLogger,
-  metrics: new CollectorMetrics(),
-});
+const { pipeline } = offlinePipeline();
 
 function hit(overrides: Partial<HitContext> = {}): HitContext {
   return {
