@@ -500,9 +500,18 @@ async function attachWithRetry(
   }
 }
 
+/**
+ * The raw tables live in an in-memory catalog of their own named `raw`, so `raw.events` resolves whether or not
+ * the warehouse file is attached: DuckDB looks a two-part name up as a schema of the current catalog first (the
+ * warehouse file, which has none called raw), then as a catalog, never as a schema of another catalog on the
+ * search path.
+ */
+/** The catalog holding the raw views. */
+const RAW_CATALOG = 'raw';
+
 async function createRawViews(connection: DuckDBConnection, dataDir: string): Promise<void> {
   const paths = localPaths(dataDir);
-  await connection.run('CREATE SCHEMA IF NOT EXISTS memory.raw');
+  await connection.run(`ATTACH IF NOT EXISTS ':memory:' AS ${RAW_CATALOG}`);
   for (const table of ['events', 'events_invalid'] as RawTable[]) {
     const select = hasParquet(paths.rawTable(table))
       ? // hive_partitioning off: the date=... folders must not add a column to the raw table contract.
@@ -510,7 +519,7 @@ async function createRawViews(connection: DuckDBConnection, dataDir: string): Pr
           paths.rawGlob(table),
         )}, union_by_name = true, hive_partitioning = false)`
       : RAW_EMPTY_SELECT;
-    await connection.run(`CREATE OR REPLACE VIEW memory.raw.${table} AS ${select}`);
+    await connection.run(`CREATE OR REPLACE VIEW ${RAW_CATALOG}.main.${table} AS ${select}`);
   }
 }
 
@@ -559,7 +568,8 @@ export async function openLocalWarehouse(dataDir: string, options: LocalWarehous
     } else if (!options.readOnly) {
       throw new ConfigError(`the warehouse file ${paths.warehouse} does not exist`);
     }
-    // Two-part names look for the schema in each search-path catalog: marts/_tagpipe in the file, raw in memory.
+    // marts.<table> and _tagpipe.<table> are schemas of the file (the current catalog); raw.<table> is the raw
+    // catalog's main schema.
     const searchPath = attached ? `${WAREHOUSE_CATALOG}.main,memory.main` : 'memory.main';
     const sessionSql = `${attached ? `USE ${WAREHOUSE_CATALOG}; ` : ''}SET search_path = ${sqlString(searchPath)}`;
     await connection.run(sessionSql);

@@ -102,6 +102,27 @@ describe('openLocalWarehouse', () => {
     await wh.close();
   });
 
+  test('raw, marts and _tagpipe all resolve as written once the warehouse file exists, in both modes', async () => {
+    // As after the local stack's first models run: the file is attached, and the raw views must still be found.
+    const dir = tempDir();
+    await seedWarehouseFile(dir);
+    const raw = localPaths(dir).rawTable('events');
+    await writeParquet(
+      path.join(raw, 'date=2026-01-01', 'a.parquet'),
+      `SELECT 'sub' AS subscription_name, 'm1' AS message_id, TIMESTAMP '2026-01-01 10:00:00' AS publish_time, '{}' AS data, '{}' AS attributes`,
+    );
+    for (const readOnly of [true, false]) {
+      const wh = await openLocalWarehouse(dir, { readOnly });
+      if (!readOnly)
+        await wh.exec('CREATE SCHEMA IF NOT EXISTS _tagpipe; CREATE OR REPLACE TABLE _tagpipe.t AS SELECT 1 AS k');
+      expect(await wh.query('SELECT count(*) AS n FROM raw.events')).toEqual([{ n: 1 }]);
+      expect(await wh.query('SELECT count(*) AS n FROM raw.events_invalid')).toEqual([{ n: 0 }]);
+      expect(await wh.query('SELECT count(*) AS n FROM marts.users')).toEqual([{ n: 2 }]);
+      if (!readOnly) expect(await wh.query('SELECT k FROM _tagpipe.t')).toEqual([{ k: 1 }]);
+      await wh.close();
+    }
+  });
+
   test('read-write mode creates the file and _tagpipe tables land in it, readable after reopening', async () => {
     const dir = tempDir();
     const wh = await openLocalWarehouse(dir, { readOnly: false });
