@@ -264,6 +264,17 @@ describe('checkCanonicalEvent', () => {
     expect(r.success && r.data).toEqual(valid);
   });
 
+  it('refuses an empty timestamp also as the first time ever checked (the accepted-time memo starts empty)', () => {
+    jest.isolateModules(() => {
+      // A fresh copy of the module: nothing accepted yet.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const fresh = require('./event') as typeof import('./event');
+      expect(fresh.isCanonicalEvent({ ...valid, timestamp: '' })).toBe(false);
+      expect(fresh.isCanonicalEvent(valid)).toBe(true);
+      expect(fresh.isCanonicalEvent({ ...valid, received_at: '' })).toBe(false);
+    });
+  });
+
   it("reports zod's issues for an invalid event", () => {
     const r = checkCanonicalEvent({ ...valid, event: undefined, consent: { ...valid.consent, analytics: false } });
     expect(r.success).toBe(false);

@@ -184,8 +184,11 @@ const optBoolean = (v: unknown): boolean => v === undefined || typeof v === 'boo
 const nullishBoolean = (v: unknown): boolean => v === undefined || v === null || typeof v === 'boolean';
 const finiteNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
 const nullishNumber = (v: unknown): boolean => v === undefined || v === null || finiteNumber(v);
-/** The last text isoString accepted: an event's timestamp and received_at, and a batch's events, share it. */
-let lastIso = '';
+/**
+ * The last text isoString accepted: an event's timestamp and received_at, and a batch's events, share it. Null
+ * until one is accepted (an empty string must not match before then).
+ */
+let lastIso: string | null = null;
 const isoString = (v: unknown): boolean => {
   if (v === lastIso) return true;
   if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) return false;
