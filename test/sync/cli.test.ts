@@ -135,6 +135,10 @@ describe('tagpipe sync and warehouse commands', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as unknown),
     ).toEqual([{ member_key: 'vip:p2' }, { member_key: 'vip:p3' }]);
+    // Raw tables resolve as written also with the warehouse file attached (as once the stack's models have run).
+    const raw = await tagpipe(dir, 'warehouse', 'query', '--json', 'select count(*) as n from raw.events');
+    expect(raw.stderr).toBe('');
+    expect(JSON.parse(raw.stdout.trim())).toEqual({ n: expect.any(Number) });
     const bad = await tagpipe(dir, 'warehouse', 'query', 'select nope from marts.users');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/tagpipe: query failed: .*users/);
