@@ -5,22 +5,15 @@
  * `analytics._cdn`), so its settings (`/v1/projects/<writeKey>/settings`, source-config.ts) and its lazily loaded
  * chunks (`/analytics-next/bundles/…`) come from the collector too, and the settings send its events back here.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../../src/core/errors';
-import { acceptsGzip, etagMatches } from './sdk-route';
+import { type ServedScript, etagOf, sendScript } from './sdk-route';
 
 export interface AnalyticsJsOptions {
   writeKeys: readonly string[];
-}
-
-interface Served {
-  body: Buffer;
-  gzip: Buffer;
-  etag: string;
 }
 
 /** analytics-next's browser builds (the standalone script and its chunks), from the installed package. */
@@ -31,29 +24,14 @@ function umdDir(): string {
 /** The chunks' names as webpack emits them (content-hashed). */
 const CHUNK = /^[A-Za-z0-9_-]+\.bundle\.[0-9a-f]{8,}\.js$/;
 
-function load(file: string): Served {
+function load(file: string): ServedScript {
   const body = fs.readFileSync(path.join(umdDir(), file));
-  const etag = `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-  return { body, gzip: zlib.gzipSync(body, { level: 9 }), etag };
-}
-
-function send(req: FastifyRequest, reply: FastifyReply, served: Served, cacheControl: string): FastifyReply {
-  void reply
-    .header('Content-Type', 'application/javascript; charset=utf-8')
-    .header('Cache-Control', cacheControl)
-    .header('ETag', served.etag)
-    .header('Vary', 'Accept-Encoding')
-    .header('X-Content-Type-Options', 'nosniff')
-    .header('Access-Control-Allow-Origin', '*')
-    .header('Cross-Origin-Resource-Policy', 'cross-origin');
-  if (etagMatches(req.headers['if-none-match'], served.etag)) return reply.code(304).send();
-  if (acceptsGzip(req.headers['accept-encoding'])) return reply.header('Content-Encoding', 'gzip').send(served.gzip);
-  return reply.send(served.body);
+  return { body, gzip: zlib.gzipSync(body, { level: 9 }), etag: etagOf(body) };
 }
 
 export function analyticsJsRoutes(app: FastifyInstance, options: AnalyticsJsOptions): void {
-  const cache = new Map<string, Served>();
-  const get = (file: string): Served => {
+  const cache = new Map<string, ServedScript>();
+  const get = (file: string): ServedScript => {
     let served = cache.get(file);
     if (!served) cache.set(file, (served = load(file)));
     return served;
@@ -66,7 +44,7 @@ export function analyticsJsRoutes(app: FastifyInstance, options: AnalyticsJsOpti
         throw new BadRequestError('unknown write key: use one configured on this collector', 404, 'not_found');
       }
       // The same script for every key (it reads the key from its own URL); short-lived, like Segment's.
-      return send(req, reply, get('standalone.js'), 'public, max-age=300, stale-while-revalidate=86400');
+      return sendScript(req, reply, get('standalone.js'), 'public, max-age=300, stale-while-revalidate=86400');
     },
   );
 
@@ -76,6 +54,6 @@ export function analyticsJsRoutes(app: FastifyInstance, options: AnalyticsJsOpti
       throw new BadRequestError(`no analytics.js chunk named "${file.slice(0, 80)}"`, 404, 'not_found');
     }
     // Content-hashed names never change content.
-    return send(req, reply, get(file), 'public, max-age=31536000, immutable');
+    return sendScript(req, reply, get(file), 'public, max-age=31536000, immutable');
   });
 }

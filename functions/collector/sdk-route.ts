@@ -44,8 +44,43 @@ export async function buildSdk(options: SdkBuildOptions = {}): Promise<BuiltSdk>
   });
   const js = result.outputFiles[0].text;
   const gzipBytes = zlib.gzipSync(js, { level: 9 }).length;
-  const etag = `"${crypto.createHash('sha256').update(js).digest('base64url').slice(0, 22)}"`;
-  return { js, gzipBytes, etag };
+  return { js, gzipBytes, etag: etagOf(js) };
+}
+
+/** A strong ETag from a script's content. */
+export function etagOf(content: string | Buffer): string {
+  return `"${crypto.createHash('sha256').update(content).digest('base64url').slice(0, 22)}"`;
+}
+
+/** A script as served: its content, gzipped once, and its ETag. */
+export interface ServedScript {
+  body: string | Buffer;
+  gzip: Buffer;
+  etag: string;
+}
+
+/**
+ * Answers with a script any site may load (also with crossorigin="anonymous" and under COEP): 304 when the client
+ * has it, gzip when it accepts it.
+ */
+export function sendScript(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  script: ServedScript,
+  cacheControl: string,
+): FastifyReply {
+  void reply
+    .header('Content-Type', 'application/javascript; charset=utf-8')
+    .header('Cache-Control', cacheControl)
+    .header('ETag', script.etag)
+    .header('Vary', 'Accept-Encoding')
+    .header('X-Content-Type-Options', 'nosniff')
+    .header('Access-Control-Allow-Origin', '*')
+    .header('Cross-Origin-Resource-Policy', 'cross-origin');
+  if (etagMatches(request.headers['if-none-match'], script.etag)) return reply.code(304).send();
+  if (acceptsGzip(request.headers['accept-encoding']))
+    return reply.header('Content-Encoding', 'gzip').send(script.gzip);
+  return reply.send(script.body);
 }
 
 /** True when Accept-Encoding lists gzip (or `*`) without q=0. */
@@ -59,7 +94,7 @@ export function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (!ifNoneMatch) return false;
   if (ifNoneMatch.trim() === '*') return true;
   // weak comparison (RFC 9110 13.1.2): W/ prefixes are ignored
@@ -78,21 +113,13 @@ export function sdkRoutes(app: FastifyInstance, opts: SdkBuildOptions = {}, done
 
   app.get('/sdk.js', async (request: FastifyRequest, reply: FastifyReply) => {
     const { sdk, gzip } = await get();
-    void reply
-      .header('Content-Type', 'application/javascript; charset=utf-8')
-      // unversioned URL: short freshness, long stale-while-revalidate, so a new SDK reaches sites within minutes
-      .header('Cache-Control', 'public, max-age=300, stale-while-revalidate=86400')
-      .header('ETag', sdk.etag)
-      .header('Vary', 'Accept-Encoding')
-      .header('X-Content-Type-Options', 'nosniff')
-      // loadable from any site, also with crossorigin="anonymous" and under COEP
-      .header('Access-Control-Allow-Origin', '*')
-      .header('Cross-Origin-Resource-Policy', 'cross-origin');
-    if (etagMatches(request.headers['if-none-match'], sdk.etag)) return reply.code(304).send();
-    if (acceptsGzip(request.headers['accept-encoding'])) {
-      return reply.header('Content-Encoding', 'gzip').send(gzip);
-    }
-    return reply.send(sdk.js);
+    // unversioned URL: short freshness, long stale-while-revalidate, so a new SDK reaches sites within minutes
+    return sendScript(
+      request,
+      reply,
+      { body: sdk.js, gzip, etag: sdk.etag },
+      'public, max-age=300, stale-while-revalidate=86400',
+    );
   });
   done?.();
 }
