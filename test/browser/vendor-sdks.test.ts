@@ -213,87 +213,71 @@ async function landed(ids: string[], timeoutMs = 20_000) {
   }
 }
 
+/**
+ * Opens `pagePath` in a fresh context, makes the three calls, and waits until the SDK sent them: no request failed,
+ * and every message sent landed in raw.events under its messageId. Returns what was sent, requested and landed.
+ */
+async function sendAndLand(pagePath: string, label: string) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const requested: string[] = [];
+    page.on('request', (r) => requested.push(r.url()));
+    const { sent, failed, config } = await recordSends(page);
+    await sendCalls(page, pagePath, label);
+    const messages = () => sent.flatMap((s) => s.messages);
+    await waitFor(() => messages().length >= 3, `three calls sent from ${pagePath}`);
+    expect(failed).toEqual([]);
+    const ids = messages().map((m) => m.messageId);
+    const rows = await landed(ids);
+    expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
+    return { sent, config, requested, rows };
+  } finally {
+    await context.close();
+  }
+}
+
+/** The landed calls carry what sendCalls sent: the track's name and properties, the identify's user id. */
+function expectCallsAsSent(rows: Awaited<ReturnType<typeof landed>>, label: string): void {
+  const track = rows.find((r) => r.data.type === 'track');
+  expect(track?.data.event).toBe('Order Completed');
+  expect(track?.data.properties).toMatchObject({ order_id: `${label}-o-1`, revenue: 42.5, currency: 'EUR' });
+  expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe(`${label}-user`);
+  expect(rows.every((r) => r.data.source.protocol === 'segment' && r.data.source.id === 'dev')).toBe(true);
+}
+
 describe('RudderStack JavaScript SDK in Chromium → local stack', () => {
   it('loads its source configuration from the collector and lands every XHR call under its messageId', async () => {
-    const context = await browser.newContext();
-    try {
-      const page = await context.newPage();
-      const { sent, failed, config } = await recordSends(page);
-      await sendCalls(page, '/rudderstack.html', 'xhr');
-      const messages = () => sent.flatMap((s) => s.messages);
-      await waitFor(() => messages().length >= 3, 'three calls sent over XHR');
-      expect(failed).toEqual([]);
-      expect(config).toEqual([200]);
-      expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/identify', '/v1/page', '/v1/track']);
-      const ids = messages().map((m) => m.messageId);
-      const rows = await landed(ids);
-      expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
-      const track = rows.find((r) => r.data.type === 'track');
-      expect(track?.data.event).toBe('Order Completed');
-      expect(track?.data.properties).toMatchObject({ order_id: 'xhr-o-1', revenue: 42.5, currency: 'EUR' });
-      expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe('xhr-user');
-      expect(rows.every((r) => r.data.source.protocol === 'segment' && r.data.source.id === 'dev')).toBe(true);
-    } finally {
-      await context.close();
-    }
+    const { sent, config, rows } = await sendAndLand('/rudderstack.html', 'xhr');
+    expect(config).toEqual([200]);
+    expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/identify', '/v1/page', '/v1/track']);
+    expectCallsAsSent(rows, 'xhr');
   });
 
   it('with useBeacon, sends batches to /beacon/v1/batch with the write key in the query, and they land', async () => {
-    const context = await browser.newContext();
-    try {
-      const page = await context.newPage();
-      const { sent, failed } = await recordSends(page);
-      await sendCalls(page, '/rudderstack.html?beacon=1', 'beacon');
-      const messages = () => sent.flatMap((s) => s.messages);
-      await waitFor(() => messages().length >= 3, 'three calls sent by sendBeacon');
-      expect(failed).toEqual([]);
-      for (const s of sent) {
-        const url = new URL(s.url);
-        expect(url.pathname).toBe('/beacon/v1/batch');
-        expect(url.searchParams.get('writeKey')).toBe('dev');
-      }
-      const ids = messages().map((m) => m.messageId);
-      const rows = await landed(ids);
-      expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
-      expect(rows.map((r) => `${r.data.type}:${r.data.event ?? ''}`).sort()).toEqual([
-        'identify:',
-        'page:',
-        'track:Order Completed',
-      ]);
-    } finally {
-      await context.close();
+    const { sent, rows } = await sendAndLand('/rudderstack.html?beacon=1', 'beacon');
+    for (const s of sent) {
+      const url = new URL(s.url);
+      expect(url.pathname).toBe('/beacon/v1/batch');
+      expect(url.searchParams.get('writeKey')).toBe('dev');
     }
+    expect(rows.map((r) => `${r.data.type}:${r.data.event ?? ''}`).sort()).toEqual([
+      'identify:',
+      'page:',
+      'track:Order Completed',
+    ]);
   });
 });
 
 describe("Segment's analytics.js in Chromium → local stack", () => {
-  /** Three calls from `pagePath` land under analytics.js's messageIds, nothing went to Segment's CDN or API. */
+  /** Three calls from `pagePath` land as sent, and nothing went to Segment's CDN or API. */
   async function callsLand(pagePath: string, label: string): Promise<string[]> {
-    const context = await browser.newContext();
-    try {
-      const page = await context.newPage();
-      const requested: string[] = [];
-      page.on('request', (r) => requested.push(r.url()));
-      const { sent, failed, config } = await recordSends(page);
-      await sendCalls(page, pagePath, label);
-      const messages = () => sent.flatMap((s) => s.messages);
-      await waitFor(() => messages().length >= 3, 'three calls sent by analytics.js');
-      expect(failed).toEqual([]);
-      expect(config).toEqual([200]);
-      expect(requested.filter((u) => !u.startsWith(pageOrigin) && !u.startsWith(stack.url))).toEqual([]);
-      expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/i', '/v1/p', '/v1/t']);
-      const ids = messages().map((m) => m.messageId);
-      const rows = await landed(ids);
-      expect(rows.map((r) => r.data.event_id).sort()).toEqual([...ids].sort());
-      const track = rows.find((r) => r.data.type === 'track');
-      expect(track?.data.event).toBe('Order Completed');
-      expect(track?.data.properties).toMatchObject({ order_id: `${label}-o-1`, revenue: 42.5, currency: 'EUR' });
-      expect(rows.find((r) => r.data.type === 'identify')?.data.user_id).toBe(`${label}-user`);
-      expect(rows.every((r) => r.data.source.protocol === 'segment' && r.data.source.id === 'dev')).toBe(true);
-      return requested;
-    } finally {
-      await context.close();
-    }
+    const { sent, config, requested, rows } = await sendAndLand(pagePath, label);
+    expect(config).toEqual([200]);
+    expect(requested.filter((u) => !u.startsWith(pageOrigin) && !u.startsWith(stack.url))).toEqual([]);
+    expect(sent.map((s) => new URL(s.url).pathname).sort()).toEqual(['/v1/i', '/v1/p', '/v1/t']);
+    expectCallsAsSent(rows, label);
+    return requested;
   }
 
   it('bundled into the site, with cdnURL on the collector: loads its settings there, and its calls land', async () => {
