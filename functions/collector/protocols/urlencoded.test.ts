@@ -45,6 +45,11 @@ describe('parsePairs', () => {
       values: ['1', 'x y', '€', '%zzA', '', 'f', '=h'],
     });
     expect(parsePairs('dl=%C3&x=%FF')).toEqual({ names: ['dl', 'x'], values: ['\ufffd', '\ufffd'] });
+    // Node's URLSearchParams skips `+` between `%` and its hex digits when it decides to decode a part.
+    expect(parsePairs('x=%2+0&y=é%2+0&z=é%2')).toEqual({
+      names: ['x', 'y', 'z'],
+      values: ['%2 0', '\ufffd%2 0', 'é%2'],
+    });
   });
 
   it('answers the first value of a name as URLSearchParams.get does', () => {

@@ -14,13 +14,17 @@ export interface Pairs {
   readonly values: string[];
 }
 
-/** A well-formed percent escape: only then is a part decoded (malformed ones stay as they are). */
-const ESCAPE = /%[0-9A-Fa-f]{2}/;
+/**
+ * A well-formed percent escape, as Node's URLSearchParams looks for one: `+` signs between the `%` and its two hex
+ * digits are skipped. Only a part holding one is decoded (the rest of it may still hold malformed escapes).
+ */
+const ESCAPE = /%\+*[0-9A-Fa-f]\+*[0-9A-Fa-f]/;
 
 /** One name or value as URLSearchParams reads it: `+` is a space, then escapes are decoded as UTF-8. */
 function decodePart(part: string): string {
+  const encoded = part.includes('%') && ESCAPE.test(part);
   const spaced = part.includes('+') ? part.replaceAll('+', ' ') : part;
-  return spaced.includes('%') && ESCAPE.test(spaced) ? querystring.unescape(spaced) : spaced;
+  return encoded ? querystring.unescape(spaced) : spaced;
 }
 
 /** Parses urlencoded text (a leading `?` is skipped, as URLSearchParams skips it). */
