@@ -75,9 +75,12 @@ export function basicAuthUser(header: string | undefined): string | null {
   return colon >= 0 ? decoded.slice(0, colon) : decoded;
 }
 
-/** `writeKey` from a query string (sendBeacon cannot set an Authorization header), or null. */
-function queryWriteKey(query: string): string | null {
-  return query ? new URLSearchParams(query).get('writeKey') || null : null;
+/**
+ * The write key a request names outside its body: the Basic auth user, else `?writeKey=` (sendBeacon cannot set
+ * an Authorization header; RudderStack's SDK adds it to its source-config request). Null when neither is there.
+ */
+export function requestWriteKey(headers: IncomingHttpHeaders, query: string): string | null {
+  return basicAuthUser(headers.authorization) || (query ? new URLSearchParams(query).get('writeKey') || null : null);
 }
 
 /** A request target split into its path and its query string (without the `?`). */
@@ -141,7 +144,7 @@ export class ProtocolRoutes {
       call,
       body,
       // RudderStack's SDK sends its beacon batches to /beacon/v1/batch with the write key in the query string.
-      basicAuthUser: basicAuthUser(req.headers.authorization) ?? queryWriteKey(req.query),
+      basicAuthUser: requestWriteKey(req.headers, req.query),
       receivedAt,
       limits: { eventBytes: config.limits.eventBytes },
     });

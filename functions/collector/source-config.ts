@@ -3,8 +3,8 @@
  * SDK with no vendor control plane or CDN behind it:
  *
  * - `GET /sourceConfig` for RudderStack's JavaScript SDK (v3), fetched from its `configUrl`: an enabled source with
- *   no device-mode destinations, for a known write key (the `writeKey` query parameter the SDK adds, or Basic
- *   auth). Its events then arrive on `/v1/*` (XHR) or `/beacon/v1/batch` (sendBeacon).
+ *   no device-mode destinations, for a known write key (Basic auth, or the `writeKey` query parameter the SDK
+ *   adds; read as the event routes read it). Its events then arrive on `/v1/*` (XHR) or `/beacon/v1/batch`.
  * - `GET /v1/projects/:writeKey/settings` for Segment's analytics.js (analytics-next), fetched from its `cdnURL`:
  *   the Segment.io integration pointed back at this collector (`apiHost` is the host the request came to, with
  *   `/v1`), no destinations, and telemetry off. Its events then arrive on `/v1/t`, `/v1/p`, ... as text/plain.
@@ -12,7 +12,7 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../../src/core/errors';
-import { basicAuthUser } from './routes';
+import { requestWriteKey, splitTarget } from './routes';
 
 export interface SourceConfigOptions {
   writeKeys: readonly string[];
@@ -53,13 +53,6 @@ export interface SourceConfigAnswer {
   };
 }
 
-/** The write key a source-config request names: `?writeKey=`, else the Basic auth user. */
-export function sourceConfigKey(req: Pick<FastifyRequest, 'query' | 'headers'>): string | null {
-  const query = req.query as Record<string, unknown> | undefined;
-  const fromQuery = typeof query?.writeKey === 'string' ? query.writeKey : null;
-  return fromQuery || basicAuthUser(req.headers.authorization) || null;
-}
-
 export function sourceConfigFor(writeKey: string, updatedAt: string): SourceConfigAnswer {
   // A stable id per write key that does not reveal it.
   const id = crypto.createHash('sha256').update(`tagpipe-source:${writeKey}`).digest('hex').slice(0, 27);
@@ -82,7 +75,7 @@ export function sourceConfigFor(writeKey: string, updatedAt: string): SourceConf
 export function sourceConfigRoutes(app: FastifyInstance, options: SourceConfigOptions): void {
   const updatedAt = new Date().toISOString();
   const handler = async (req: FastifyRequest) => {
-    const key = sourceConfigKey(req);
+    const key = requestWriteKey(req.headers, splitTarget(req.url).query);
     if (!key) {
       throw new BadRequestError(
         'missing write key: send it as ?writeKey= (as the RudderStack SDK does) or as the Basic auth user',
