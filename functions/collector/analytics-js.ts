@@ -30,6 +30,8 @@ function load(file: string): ServedScript {
 }
 
 export function analyticsJsRoutes(app: FastifyInstance, options: AnalyticsJsOptions): void {
+  // The installed build's chunks, listed once; each is read and compressed when first asked for.
+  const chunks = new Set(fs.readdirSync(umdDir()).filter((f) => CHUNK.test(f)));
   const cache = new Map<string, ServedScript>();
   const get = (file: string): ServedScript => {
     let served = cache.get(file);
@@ -50,7 +52,7 @@ export function analyticsJsRoutes(app: FastifyInstance, options: AnalyticsJsOpti
 
   app.get('/analytics-next/bundles/:file', async (req: FastifyRequest<{ Params: { file: string } }>, reply) => {
     const file = req.params.file;
-    if (!CHUNK.test(file) || !fs.existsSync(path.join(umdDir(), file))) {
+    if (!chunks.has(file)) {
       throw new BadRequestError(`no analytics.js chunk named "${file.slice(0, 80)}"`, 404, 'not_found');
     }
     // Content-hashed names never change content.
