@@ -11,6 +11,7 @@
  * The bare server and the GA4 hits run in alternating rounds (`--rounds`, default 3), so each ratio compares two
  * runs seconds apart; the round with the median ratio is the one reported, with every round's ratio beside it.
  *   ./run bench collector [--seconds 10] [--warmup 5] [--connections 64] [--rounds 3] [--no-pubsub] [--tsx] [--ga4-only]
+ *   ./run bench collector --stages   (what the parse, the pipeline and the bus each add to a GA4 hit)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -33,6 +34,8 @@ const WITH_PUBSUB = !args.includes('--no-pubsub');
 const WITH_TSX = args.includes('--tsx');
 /** GA4 hits only (skips the batch rows): for quick before/after comparisons of the single-hit path. */
 const GA4_ONLY = args.includes('--ga4-only');
+/** The GA4 route cut short at each stage instead of the usual rows (see stages()). */
+const STAGES = args.includes('--stages');
 const ROOT = path.resolve(__dirname, '..', '..');
 
 /** Inside the repository, so the bundle's external packages resolve from its node_modules. */
@@ -223,9 +226,32 @@ async function bareServer(): Promise<Figures> {
   }
 }
 
+/**
+ * `--stages`: what each part of a GA4 hit costs over HTTP. Each stage (BENCH_STAGE, see server.ts) runs right
+ * after a bare-server run, and its ratio is taken against that run; the differences between stages are what the
+ * parse, the pipeline and the durable bus add.
+ */
+async function stages(): Promise<void> {
+  const rows = [
+    '| GA4 route cut after | bare req/s | hits/s | ratio to bare | bare CPU µs/request | CPU µs/hit |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const stage of ['answer', 'parse', 'pipeline', 'full']) {
+    const baseline = await bareServer();
+    const hits = (await scenario(stage, 'embedded', { ga4: true, batch: false }, { BENCH_STAGE: stage })).ga4!;
+    const us = (f: Figures) => (f.cpuPerRequestUs === null ? '–' : f.cpuPerRequestUs.toFixed(0));
+    rows.push(
+      `| ${stage} | ${baseline.rps.toFixed(0)} | ${hits.rps.toFixed(0)} | ${(hits.rps / baseline.rps).toFixed(2)} | ${us(baseline)} | ${us(hits)} |`,
+    );
+    process.stderr.write(`${stage}: ratio ${(hits.rps / baseline.rps).toFixed(2)}\n`);
+  }
+  process.stdout.write(rows.join('\n') + '\n');
+}
+
 async function main(): Promise<void> {
   // The server gets core 0 (see startTarget); the load generator takes core 1 so they do not compete.
   if (hasTaskset()) execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  if (STAGES) return stages();
   const loadBefore = os.loadavg()[0];
   // Bare server and GA4 hits alternate: what else runs on this machine changes from one minute to the next, so a
   // ratio is only taken between runs seconds apart.

@@ -15,6 +15,36 @@ import { localPaths } from '../../src/warehouse/types';
 import { parseConfig } from '../../src/core/config';
 import { silentLogger } from '../../src/core/logger';
 import { createCollector } from '../../functions/collector/server';
+import { ProtocolRoutes } from '../../functions/collector/routes';
+import { parseGa4 } from '../../functions/collector/protocols/ga4';
+import type { EventBus } from '../../src/bus/types';
+
+/**
+ * BENCH_STAGE cuts the GA4 route short, to see what each part of a hit costs over HTTP (`run.ts --stages`):
+ *   answer    the route answers 204 at once (the HTTP layer, the direct route, CORS and request ids);
+ *   parse     it parses the hit first, then answers;
+ *   pipeline  the whole route, with a bus that confirms every publish at once (no log, no durability);
+ *   full      (default) the whole route with the bus as configured.
+ */
+type Stage = 'answer' | 'parse' | 'pipeline' | 'full';
+
+function applyStage(stage: Stage, bus: EventBus): EventBus {
+  const answer = { status: 204, headers: { 'Cache-Control': 'no-store' }, body: null };
+  if (stage === 'answer')
+    ProtocolRoutes.prototype.ga4 = () => Promise.resolve({ ...answer, headers: { ...answer.headers } });
+  if (stage === 'parse') {
+    ProtocolRoutes.prototype.ga4 = (req) => {
+      parseGa4({ method: 'GET', query: req.query, body: null, receivedAt: new Date() });
+      return Promise.resolve({ ...answer, headers: { ...answer.headers } });
+    };
+  }
+  if (stage !== 'pipeline') return bus;
+  let next = 0;
+  return Object.assign(Object.create(bus) as EventBus, {
+    publish: (_topic: string, messages: unknown[]) =>
+      Promise.resolve({ messageIds: messages.map(() => String(next++)) }),
+  });
+}
 
 /**
  * What terraform creates: both topics, each with a subscription (the emulator starts empty). Without them every
@@ -64,7 +94,8 @@ async function main(): Promise<void> {
     busKind === 'embedded' && maxInFlight !== undefined
       ? await EmbeddedBus.open({ dir: localPaths(config.dataDir).bus, topics: config.bus.topics, maxInFlight })
       : await createBus(config, silentLogger);
-  const { app } = await createCollector({ config, bus, logger: silentLogger });
+  const stage = (process.env.BENCH_STAGE ?? 'full') as Stage;
+  const { app } = await createCollector({ config, bus: applyStage(stage, bus), logger: silentLogger });
   await app.listen({ host: '127.0.0.1', port: 0 });
   process.stdout.write(`READY ${(app.server.address() as AddressInfo).port} ${process.pid}\n`);
   process.on('SIGTERM', () => {
