@@ -236,7 +236,7 @@ async function stages(): Promise<void> {
     '| GA4 route cut after | bare req/s | hits/s | ratio to bare | bare CPU µs/request | CPU µs/hit |',
     '|---|---:|---:|---:|---:|---:|',
   ];
-  for (const stage of ['answer', 'parse', 'pipeline', 'full']) {
+  for (const stage of ['answer', 'parse', 'floor', 'pipeline', 'full']) {
     const baseline = await bareServer();
     const hits = (await scenario(stage, 'embedded', { ga4: true, batch: false }, { BENCH_STAGE: stage })).ga4!;
     const us = (f: Figures) => (f.cpuPerRequestUs === null ? '–' : f.cpuPerRequestUs.toFixed(0));

@@ -23,10 +23,12 @@ import type { EventBus } from '../../src/bus/types';
  * BENCH_STAGE cuts the GA4 route short, to see what each part of a hit costs over HTTP (`run.ts --stages`):
  *   answer    the route answers 204 at once (the HTTP layer, the direct route, CORS and request ids);
  *   parse     it parses the hit first, then answers;
+ *   floor     no rules at all: the query string's parameters as one JSON message, durably published, then 204
+ *             (what any implementation of a durable hit pays at least: parse, serialize, commit, answer);
  *   pipeline  the whole route, with a bus that confirms every publish at once (no log, no durability);
  *   full      (default) the whole route with the bus as configured.
  */
-type Stage = 'answer' | 'parse' | 'pipeline' | 'full';
+type Stage = 'answer' | 'parse' | 'floor' | 'pipeline' | 'full';
 
 function applyStage(stage: Stage, bus: EventBus): EventBus {
   const answer = { status: 204, headers: { 'Cache-Control': 'no-store' }, body: null };
@@ -36,6 +38,15 @@ function applyStage(stage: Stage, bus: EventBus): EventBus {
     ProtocolRoutes.prototype.ga4 = (req) => {
       parseGa4({ method: 'GET', query: req.query, body: null, receivedAt: new Date() });
       return Promise.resolve({ ...answer, headers: { ...answer.headers } });
+    };
+  }
+  if (stage === 'floor') {
+    let seq = 0;
+    ProtocolRoutes.prototype.ga4 = async (req) => {
+      const params = Object.fromEntries(new URLSearchParams(req.query));
+      const event = { event_id: `floor-${process.pid}-${seq++}`, received_at: new Date().toISOString(), params };
+      await bus.publish('events', [{ data: JSON.stringify(event), attributes: { event_id: event.event_id } }]);
+      return { ...answer, headers: { ...answer.headers } };
     };
   }
   if (stage !== 'pipeline') return bus;
