@@ -11,6 +11,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface BuiltSdk {
   js: string;
+  /** The script gzipped once (level 9), as /sdk.js serves it. */
+  gzip: Buffer;
   gzipBytes: number;
   etag: string;
 }
@@ -43,8 +45,8 @@ export async function buildSdk(options: SdkBuildOptions = {}): Promise<BuiltSdk>
     logLevel: 'silent',
   });
   const js = result.outputFiles[0].text;
-  const gzipBytes = zlib.gzipSync(js, { level: 9 }).length;
-  return { js, gzipBytes, etag: etagOf(js) };
+  const gzip = zlib.gzipSync(js, { level: 9 });
+  return { js, gzip, gzipBytes: gzip.length, etag: etagOf(js) };
 }
 
 /** A strong ETag from a script's content. */
@@ -103,21 +105,21 @@ function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
 }
 
 export function sdkRoutes(app: FastifyInstance, opts: SdkBuildOptions = {}, done?: (err?: Error) => void): void {
-  let built: Promise<{ sdk: BuiltSdk; gzip: Buffer }> | undefined;
+  let built: Promise<BuiltSdk> | undefined;
   const get = () => {
-    built ??= buildSdk(opts).then((sdk) => ({ sdk, gzip: zlib.gzipSync(sdk.js, { level: 9 }) }));
+    built ??= buildSdk(opts);
     // a failed build is retried on the next request rather than cached
     built.catch(() => (built = undefined));
     return built;
   };
 
   app.get('/sdk.js', async (request: FastifyRequest, reply: FastifyReply) => {
-    const { sdk, gzip } = await get();
+    const sdk = await get();
     // unversioned URL: short freshness, long stale-while-revalidate, so a new SDK reaches sites within minutes
     return sendScript(
       request,
       reply,
-      { body: sdk.js, gzip, etag: sdk.etag },
+      { body: sdk.js, gzip: sdk.gzip, etag: sdk.etag },
       'public, max-age=300, stale-while-revalidate=86400',
     );
   });
