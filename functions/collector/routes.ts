@@ -68,7 +68,7 @@ function parseJson(text: string): unknown {
 }
 
 /** The user of a Basic Authorization header (a Segment or RudderStack write key), or null. */
-export function basicAuthUser(header: string | undefined): string | null {
+function basicAuthUser(header: string | undefined): string | null {
   if (!header || !/^basic /i.test(header)) return null;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');

@@ -501,12 +501,11 @@ async function attachWithRetry(
 }
 
 /**
- * The raw tables live in an in-memory catalog of their own named `raw`, so `raw.events` resolves whether or not
- * the warehouse file is attached: DuckDB looks a two-part name up as a schema of the current catalog first (the
- * warehouse file, which has none called raw), then as a catalog, never as a schema of another catalog on the
- * search path.
+ * The catalog holding the raw views: an in-memory catalog of their own named `raw`, so `raw.events` resolves
+ * whether or not the warehouse file is attached. DuckDB looks a two-part name up as a schema of the current
+ * catalog first (the warehouse file, which has none called raw), then as a catalog, never as a schema of another
+ * catalog on the search path.
  */
-/** The catalog holding the raw views. */
 const RAW_CATALOG = 'raw';
 
 async function createRawViews(connection: DuckDBConnection, dataDir: string): Promise<void> {

@@ -3,8 +3,8 @@
  * `new URLSearchParams(text)` reads it (the WHATWG URL standard's parser, as Node implements it: `+` is a space,
  * percent escapes are decoded as UTF-8 with U+FFFD for bad bytes, malformed escapes stay as they are), into two
  * parallel arrays of names and values instead of an object whose every `get` scans the whole list. Separators
- * are found with indexOf, and a part with no `+` and no escape is used as sliced. `urlencoded.test.ts` compares both on
- * arbitrary text.
+ * are found with indexOf, and a part with no `+` and no escape is used as sliced. `urlencoded.test.ts` compares
+ * both on arbitrary text.
  */
 import querystring from 'node:querystring';
 
