@@ -16,6 +16,7 @@ import { parseConfig } from '../../src/core/config';
 import { silentLogger } from '../../src/core/logger';
 import { createCollector } from '../../functions/collector/server';
 import { ProtocolRoutes } from '../../functions/collector/routes';
+import type { Answer } from '../../functions/collector/answers';
 import { parseGa4 } from '../../functions/collector/protocols/ga4';
 import type { EventBus } from '../../src/bus/types';
 
@@ -31,13 +32,13 @@ import type { EventBus } from '../../src/bus/types';
 type Stage = 'answer' | 'parse' | 'floor' | 'pipeline' | 'full';
 
 function applyStage(stage: Stage, bus: EventBus): EventBus {
-  const answer = { status: 204, headers: { 'Cache-Control': 'no-store' }, body: null };
-  if (stage === 'answer')
-    ProtocolRoutes.prototype.ga4 = () => Promise.resolve({ ...answer, headers: { ...answer.headers } });
+  // A new answer each time: the direct route adds its CORS headers to the one it is given.
+  const answer = (): Answer => ({ status: 204, headers: { 'Cache-Control': 'no-store' }, body: null });
+  if (stage === 'answer') ProtocolRoutes.prototype.ga4 = () => Promise.resolve(answer());
   if (stage === 'parse') {
     ProtocolRoutes.prototype.ga4 = (req) => {
       parseGa4({ method: 'GET', query: req.query, body: null, receivedAt: new Date() });
-      return Promise.resolve({ ...answer, headers: { ...answer.headers } });
+      return Promise.resolve(answer());
     };
   }
   if (stage === 'floor') {
@@ -46,7 +47,7 @@ function applyStage(stage: Stage, bus: EventBus): EventBus {
       const params = Object.fromEntries(new URLSearchParams(req.query));
       const event = { event_id: `floor-${process.pid}-${seq++}`, received_at: new Date().toISOString(), params };
       await bus.publish('events', [{ data: JSON.stringify(event), attributes: { event_id: event.event_id } }]);
-      return { ...answer, headers: { ...answer.headers } };
+      return answer();
     };
   }
   if (stage !== 'pipeline') return bus;
