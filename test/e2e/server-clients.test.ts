@@ -34,11 +34,11 @@ function rudderStackClient(host: string): ServerClient {
   });
   const delivered: Array<Promise<void>> = [];
   return {
-    track: ({ consent, messageId, anonymousId, userId, event, properties }: TrackCall) => {
+    track: ({ consent, ...call }: TrackCall) => {
       delivered.push(
         new Promise((resolve, reject) => {
           // The library keeps a messageId it is given (typed or not); consent rides in context as Segment's does.
-          const params = { messageId, anonymousId, userId, event, properties, context: { consent } };
+          const params = { ...call, context: { consent } };
           analytics.track(params as Parameters<typeof analytics.track>[0], (err?: Error) =>
             err ? reject(err) : resolve(),
           );
