@@ -3,9 +3,11 @@
 #   batch sync job:   docker run --env-file sync.env -v $PWD/tagpipe.yaml:/etc/tagpipe/tagpipe.yaml:ro IMAGE sync run --due
 #   streaming sync:   docker run -p 8080:8080 --env-file sync.env -v ...:/etc/tagpipe/tagpipe.yaml:ro IMAGE stream-sync
 # (Terraform sets the same entrypoint and passes the subcommand as args; see terraform/modules/tagpipe.)
+# Runtime: Node.js 22 LTS (security fixes until April 2027; Node 20's ended in April 2026). Its npm 10 installs
+# from package-lock.json with `npm ci`.
 
 # --- build: full dependencies, compile TypeScript to dist/ ------------------------------------------------------
-FROM node:20-slim AS build
+FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -16,13 +18,13 @@ COPY destinations ./destinations
 RUN npm run build
 
 # --- deps: production dependencies only (native DuckDB and esbuild binaries for this platform) -------------------
-FROM node:20-slim AS deps
+FROM node:22-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # --- runtime: compiled code, production modules, the SDK sources the collector bundles at start -----------------
-FROM node:20-slim AS runtime
+FROM node:22-slim AS runtime
 ENV NODE_ENV=production \
     PORT=8080
 WORKDIR /app

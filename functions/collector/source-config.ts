@@ -78,7 +78,7 @@ export function sourceConfigRoutes(app: FastifyInstance, options: SourceConfigOp
     const key = requestWriteKey(req.headers, splitTarget(req.url).query);
     if (!key) {
       throw new BadRequestError(
-        'missing write key: send it as ?writeKey= (as the RudderStack SDK does) or as the Basic auth user',
+        'missing write key: send it as the Basic auth user or as ?writeKey= (as the RudderStack SDK does)',
         401,
         'unauthorized',
       );

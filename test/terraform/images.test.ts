@@ -98,10 +98,10 @@ describe('Dockerfile (app image)', () => {
   const stages = () => parseDockerfile(path.join(ROOT, 'Dockerfile'));
   const final = () => stages()[stages().length - 1];
 
-  test('is multi-stage on Node 20 slim and runs as a non-root user', () => {
+  test('is multi-stage on Node 22 LTS slim and runs as a non-root user', () => {
     const all = stages();
     expect(all.length).toBeGreaterThanOrEqual(2);
-    for (const s of all) expect(s.image).toMatch(/^node:20(\.[0-9.]+)?-slim$/);
+    for (const s of all) expect(s.image).toMatch(/^node:22(\.[0-9.]+)?-slim$/);
     const user = finalUser(final());
     expect(user).toBeDefined();
     expect(user).not.toMatch(/^(root|0)(:.*)?$/);
